@@ -1,0 +1,86 @@
+"""Run an app on uvicorn with the fast stack: uvloop, httptools, the sans-I/O websockets protocol."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+from typing import Any
+
+import uvicorn
+
+from ..environment import EnvClass
+from .app import create_app
+from .config import ServerConfig, raise_open_files_limit
+
+
+def uvicorn_config(app: Any, *, host: str = "127.0.0.1", port: int = 8000, uds: str | None = None,
+                   config: ServerConfig | None = None, log_level: str = "warning", **extra: Any) -> uvicorn.Config:
+    server_config = config or ServerConfig()
+    # Transport keepalive pings find half-open connections; a dead link detaches its sessions within the lease.
+    ping = max(1.0, server_config.lease_s / 3)
+    return uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        uds=uds,
+        loop="uvloop",
+        http="httptools",
+        ws="websockets-sansio",
+        ws_max_size=max(server_config.max_message_bytes * 2, 1 << 20),
+        ws_ping_interval=ping,
+        ws_ping_timeout=ping,
+        ws_per_message_deflate=False,
+        lifespan="on",
+        log_level=log_level,
+        access_log=False,
+        backlog=4096,
+        timeout_graceful_shutdown=5,
+        **extra,
+    )
+
+
+def serve(env: EnvClass | str, *, host: str = "127.0.0.1", port: int = 8000, uds: str | None = None,
+          workers: int = 1, config: ServerConfig | None = None, log_level: str = "warning") -> None:
+    """Serve ``env`` until interrupted. ``workers > 1`` starts that many processes on one port.
+
+    With several workers each process keeps its own sessions: a client's connection stays on one
+    worker, so WebSocket sessions work, but stateful HTTP sessions need a single worker.
+    """
+    raise_open_files_limit()
+    server_config = config or ServerConfig()
+    if workers > 1:
+        if not isinstance(env, str):
+            env = f"{env.__module__}:{env.__qualname__}"
+        _serve_workers(env, host, port, workers, server_config, log_level)
+        return
+    app = create_app(env, server_config)
+    uvicorn.Server(uvicorn_config(app, host=host, port=port, uds=uds, config=server_config,
+                                  log_level=log_level)).run()
+
+
+def _serve_workers(env: str, host: str, port: int, workers: int, config: ServerConfig, log_level: str) -> None:
+    import multiprocessing
+
+    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.set_inheritable(True)
+    context = multiprocessing.get_context("spawn")
+    processes = [context.Process(target=_worker, args=(env, sock, config, log_level)) for _ in range(workers)]
+    for process in processes:
+        process.start()
+    try:
+        for process in processes:
+            process.join()
+    except KeyboardInterrupt:
+        for process in processes:
+            process.terminate()
+    finally:
+        with contextlib.suppress(OSError):
+            sock.close()
+
+
+def _worker(env: str, sock: socket.socket, config: ServerConfig, log_level: str) -> None:
+    app = create_app(env, config)
+    server = uvicorn.Server(uvicorn_config(app, config=config, log_level=log_level))
+    server.run(sockets=[sock])

@@ -1,0 +1,443 @@
+"""The ``/ws`` endpoint: one connection, one or many sessions, in either dialect.
+
+A plain ASGI handler (no framework wrapper) because this is the hot path: frame decode → env step →
+frame encode. Requests for one session run in arrival order; requests for different sessions of one
+connection run concurrently. Nothing a client sends can take the server down: every bad frame gets
+an error frame and the connection carries on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+import orjson
+
+from ..errors import CapacityReached, CorralError, FactoryError, InvalidAction, SessionError
+from ..protocol import (
+    PROTOCOL_VERSION,
+    SUBPROTOCOL_JSON,
+    SUBPROTOCOL_MSGPACK,
+    Codec,
+    Dialect,
+    ErrorCode,
+    codec_for_subprotocol,
+    envelope,
+    error_frame,
+)
+from .auth import authorized
+from .mcp import handle_jsonrpc
+from .sessions import Session, SessionManager
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+
+_SESSION_TYPES = frozenset({"reset", "step", "state", "close", "mcp"})
+_CONNECTION_TYPES = frozenset({"ping", "open", "resume", "reset_many", "step_many", "close_many"})
+
+
+async def deny(scope: Scope, send: Send, status: int, body: dict[str, Any], headers: list[tuple[bytes, bytes]]) -> None:
+    """Refuse a WebSocket before the upgrade with a real HTTP response (or a bare 403 if unsupported)."""
+    if "websocket.http.response" in scope.get("extensions", {}):
+        payload = orjson.dumps(body)
+        all_headers = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+        await send({"type": "websocket.http.response.start", "status": status, "headers": all_headers + headers})
+        await send({"type": "websocket.http.response.body", "body": payload})
+    else:
+        await send({"type": "websocket.close", "code": 1008})
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+async def websocket_endpoint(manager: SessionManager, scope: Scope, receive: Receive, send: Send) -> None:
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    config = manager.config
+    if not authorized(scope, config.token):
+        await deny(scope, send, 401, {"code": ErrorCode.UNAUTHORIZED, "message": "missing or wrong bearer token"},
+                   [(b"www-authenticate", b"Bearer")])
+        return
+    offered = scope.get("subprotocols") or []
+    subprotocol = next((p for p in (SUBPROTOCOL_MSGPACK, SUBPROTOCOL_JSON) if p in offered), None)
+    dialect = Dialect.CORRAL if subprotocol else Dialect.COMPAT
+    primary: Session | None = None
+    try:
+        resume_id = _header(scope, b"x-corral-resume-session") if dialect is Dialect.CORRAL else None
+        if resume_id is not None:
+            primary = manager.resume(resume_id, _header(scope, b"x-corral-resume-token") or "")
+        elif dialect is Dialect.COMPAT or _header(scope, b"x-corral-open") != "0":
+            wait = _header(scope, b"x-corral-admission-wait")
+            await manager.admit(wait_s=float(wait) if wait else 0.0)
+            primary = await manager.open(admitted=True)
+    except CapacityReached as exc:
+        manager.metrics.errors[exc.code] += 1
+        await deny(scope, send, 503, {"code": exc.code, "message": exc.message, **exc.details},
+                   [(b"retry-after", b"1")])
+        return
+    except FactoryError as exc:
+        await deny(scope, send, 500, {"code": exc.code, "message": exc.message, **exc.details}, [])
+        return
+    except SessionError as exc:
+        await deny(scope, send, 410, {"code": exc.code, "message": exc.message, **exc.details}, [])
+        return
+    except ValueError:
+        await deny(scope, send, 400, {"code": "BAD_REQUEST", "message": "X-Corral-Admission-Wait must be seconds"},
+                   [])
+        return
+    connection = Connection(manager, send, dialect, codec_for_subprotocol(subprotocol), primary)
+    connection.resumed = resume_id is not None
+    try:
+        await send({"type": "websocket.accept", "subprotocol": subprotocol})
+    except BaseException:
+        await connection.drop()
+        raise
+    await connection.run(receive)
+
+
+class Connection:
+    """One accepted WebSocket and the sessions it carries."""
+
+    def __init__(
+        self, manager: SessionManager, send: Send, dialect: Dialect, codec: Codec, primary: Session | None
+    ) -> None:
+        self.manager = manager
+        self._send = send
+        self.dialect = dialect
+        self.codec = codec
+        self.primary = primary
+        self.resumed = False
+        self.sessions: dict[str, Session] = {}
+        self.in_flight = 0
+        self.open = True
+        self._tasks: set[asyncio.Task[None]] = set()
+        if primary is not None:
+            self._attach(primary)
+
+    def _attach(self, session: Session) -> None:
+        previous = session.connection
+        if isinstance(previous, Connection) and previous is not self:
+            previous.sessions.pop(session.id, None)
+            if previous.primary is session:
+                previous.primary = None
+        session.attach(self)
+        self.sessions[session.id] = session
+
+    async def send(self, frame: dict[str, Any]) -> None:
+        if not self.open:
+            return
+        data = self.codec.encode(frame)
+        try:
+            if self.codec.binary:
+                await self._send({"type": "websocket.send", "bytes": data})
+            else:
+                await self._send({"type": "websocket.send", "text": data.decode()})
+        except Exception:
+            self.open = False  # the peer is gone; the read loop sees the disconnect and detaches
+
+    async def send_error(self, err: CorralError, frame_id: Any = None, session: str | None = None) -> None:
+        self.manager.metrics.errors[err.code] += 1
+        frame = error_frame(err.code, err.message, frame_id, **err.details)
+        if session is not None and self.dialect is Dialect.CORRAL:
+            frame["session"] = session
+        await self.send(frame)
+
+    async def hello(self) -> None:
+        env = self.manager.env_cls
+        config = self.manager.config
+        primary = self.primary
+        await self.send({
+            "type": "hello",
+            "data": {
+                "protocol": PROTOCOL_VERSION,
+                "codec": self.codec.name,
+                "env": {"name": env.info.name, "version": env.info.version},
+                "session": primary.id if primary else None,
+                "resume_token": primary.token if primary else None,
+                "resumed": self.resumed,
+                "limits": {
+                    "max_message_bytes": config.max_message_bytes,
+                    "step_deadline_s": config.step_timeout_s,
+                    "lease_s": config.lease_s,
+                    "max_in_flight": config.max_in_flight,
+                    "max_sessions_per_connection": config.max_sessions_per_connection,
+                },
+            },
+        })
+
+    async def run(self, receive: Receive) -> None:
+        try:
+            if self.dialect is Dialect.CORRAL:
+                await self.hello()
+            while self.open:
+                message = await receive()
+                kind = message["type"]
+                if kind == "websocket.receive":
+                    text = message.get("text")
+                    await self.on_frame(text if text is not None else message.get("bytes") or b"")
+                elif kind == "websocket.disconnect":
+                    break
+        finally:
+            self.open = False
+            await self.drop()
+
+    async def drop(self) -> None:
+        """The link is gone. compat sessions close now; corral/1 sessions wait out their lease for a resume."""
+        self.open = False
+        for session in list(self.sessions.values()):
+            if self.dialect is Dialect.COMPAT:
+                await self.manager.close(session)
+            else:
+                session.detach(self)
+        self.sessions.clear()
+
+    # -- frames --------------------------------------------------------------------------------
+
+    async def on_frame(self, raw: str | bytes) -> None:
+        config = self.manager.config
+        if len(raw) > config.max_message_bytes:
+            await self.send(error_frame(
+                ErrorCode.FRAME_TOO_LARGE,
+                f"frame of {len(raw)} bytes exceeds the limit of {config.max_message_bytes}; send smaller frames",
+            ))
+            return
+        if isinstance(raw, bytes) and not self.codec.binary:
+            await self.send(error_frame(
+                ErrorCode.INVALID_JSON,
+                "binary frames are not accepted on this connection: send JSON text frames, or negotiate "
+                "the corral.v1+msgpack subprotocol for binary frames",
+            ))
+            return
+        try:
+            frame = self.codec.decode(raw)
+        except Exception as exc:
+            await self.send(error_frame(ErrorCode.INVALID_JSON, f"frame is not valid {self.codec.name}: {exc}"))
+            return
+        if not isinstance(frame, dict):
+            await self.send(error_frame(
+                ErrorCode.INVALID_JSON, f"frame must be an object, got {type(frame).__name__}"
+            ))
+            return
+        frame_id = frame.get("id") if self.dialect is Dialect.CORRAL else None
+        kind = frame.get("type")
+        if self.in_flight >= config.max_in_flight:
+            await self.send(error_frame(
+                ErrorCode.RATE_LIMITED,
+                f"more than {config.max_in_flight} requests in flight on this connection; wait for replies",
+                frame_id,
+            ))
+            return
+        if kind in _SESSION_TYPES:
+            target = frame.get("session") if self.dialect is Dialect.CORRAL else None
+            session = self.primary if target is None else self.sessions.get(target)
+            if session is None:
+                what = f"session {target!r} is not open on this connection" if target else "no session is open"
+                err = SessionError(f"{what}; open or resume it first", details={"session": target})
+                err.code = ErrorCode.SESSION_NOT_FOUND
+                await self.send_error(err, frame_id)
+                return
+            self._spawn(self._session_request(session, kind, frame, frame_id))
+        elif kind in _CONNECTION_TYPES and self.dialect is Dialect.CORRAL:
+            if kind == "ping":
+                await self.send({"type": "pong", "id": frame_id})
+            else:
+                self._spawn(self._connection_request(kind, frame, frame_id))
+        else:
+            known = sorted(_SESSION_TYPES | (_CONNECTION_TYPES if self.dialect is Dialect.CORRAL else set()))
+            what = "missing 'type'" if kind is None else f"unknown message type {kind!r}"
+            await self.send(error_frame(ErrorCode.UNKNOWN_TYPE, f"{what}; expected one of {known}", frame_id))
+
+    def _spawn(self, coro: Awaitable[None]) -> None:
+        self.in_flight += 1
+        task = asyncio.ensure_future(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self.in_flight -= 1
+        self._tasks.discard(task)
+
+    async def _session_request(self, session: Session, kind: str, frame: dict[str, Any], frame_id: Any) -> None:
+        if kind == "close":
+            await self.manager.close(session)
+            self.sessions.pop(session.id, None)
+            if self.dialect is Dialect.COMPAT or session is self.primary:
+                self.primary = None if session is self.primary else self.primary
+            if self.dialect is Dialect.COMPAT:
+                self.open = False
+                await self._send({"type": "websocket.close", "code": 1000})
+            else:
+                await self.send({"type": "closed", "id": frame_id, "session": session.id})
+            return
+        reply = await self.execute(session, kind, frame, frame_id)
+        if reply is not None:
+            await self.send(reply)
+
+    async def execute(self, session: Session, kind: str, frame: dict[str, Any], frame_id: Any) -> dict[str, Any] | None:
+        """Run one session request and build its reply frame; corral/1 step/reset replies are kept for replay."""
+        replayable = frame_id is not None and kind in ("reset", "step")
+        if replayable:
+            previous = session.replay.get(frame_id)
+            if previous is not None:
+                return dict(await asyncio.shield(previous))
+            future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
+            session.replay[frame_id] = future
+            if len(session.replay) > self.manager.config.replay_window:
+                session.replay.popitem(last=False)
+        async with session.lock:
+            reply = await self._reply(session, kind, frame, frame_id)
+        if replayable:
+            future.set_result(reply)
+        return reply
+
+    async def _reply(self, session: Session, kind: str, frame: dict[str, Any], frame_id: Any) -> dict[str, Any]:
+        manager = self.manager
+        corral = self.dialect is Dialect.CORRAL
+        try:
+            if kind == "step":
+                deadline_ms = frame.get("deadline_ms") if corral else None
+                deadline = float(deadline_ms) / 1000 if isinstance(deadline_ms, (int, float)) else None
+                result = await manager.step(session, frame.get("data"), deadline)
+                reply = {"type": "observation", "data": envelope(result, self.dialect, self.codec.dump_mode)}
+            elif kind == "reset":
+                data = frame.get("data")
+                if data is not None and not isinstance(data, dict):
+                    raise _bad_reset(data)
+                result = await manager.reset(session, data)
+                reply = {"type": "observation", "data": envelope(result, self.dialect, self.codec.dump_mode)}
+            elif kind == "state":
+                state = await manager.state(session)
+                reply = {"type": "state", "data": state.model_dump(mode=self.codec.dump_mode)}
+            else:
+                reply = {"type": "mcp", "data": await handle_jsonrpc(manager, frame.get("data"), session)}
+        except CorralError as err:
+            manager.metrics.errors[err.code] += 1
+            reply = error_frame(err.code, err.message, **err.details)
+            if err.code == ErrorCode.DEADLINE_EXCEEDED:
+                self.sessions.pop(session.id, None)
+        if corral:
+            reply["id"] = frame_id
+            if session is not self.primary:
+                reply["session"] = session.id
+        return reply
+
+    # -- corral/1 connection-level requests ------------------------------------------------------
+
+    async def _connection_request(self, kind: str, frame: dict[str, Any], frame_id: Any) -> None:
+        data = frame.get("data") or {}
+        try:
+            if not isinstance(data, dict):
+                raise _bad("'data' must be an object")
+            if kind == "open":
+                reply = await self._open(data)
+            elif kind == "resume":
+                reply = self._resume(data)
+            elif kind == "close_many":
+                reply = await self._close_many(data)
+            else:
+                await self._batch(kind[: -len("_many")], data, frame_id)
+                return
+        except CorralError as err:
+            await self.send_error(err, frame_id)
+            return
+        reply["id"] = frame_id
+        await self.send(reply)
+
+    async def _open(self, data: dict[str, Any]) -> dict[str, Any]:
+        count = data.get("count", 1)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 1:
+            raise _bad("'count' must be a positive integer")
+        limit = self.manager.config.max_sessions_per_connection
+        if len(self.sessions) + count > limit:
+            raise _bad(f"a connection carries at most {limit} sessions; open another connection")
+        wait = data.get("wait_s", 0)
+        await self.manager.admit(count, wait_s=float(wait) if isinstance(wait, (int, float)) else 0.0)
+        opened: list[Session] = []
+        try:
+            for _ in range(count):
+                opened.append(await self.manager.open(admitted=True))
+        except CorralError:
+            self.manager.release(count - len(opened) - 1)
+            for session in opened:
+                await self.manager.close(session)
+            raise
+        for session in opened:
+            self._attach(session)
+        return {"type": "opened", "data": {"sessions": [{"session": s.id, "resume_token": s.token} for s in opened]}}
+
+    def _resume(self, data: dict[str, Any]) -> dict[str, Any]:
+        items = data.get("sessions")
+        if not isinstance(items, list):
+            raise _bad("'sessions' must be a list of {session, resume_token}")
+        resumed = []
+        for item in items:
+            if not isinstance(item, dict):
+                raise _bad("each entry of 'sessions' must be {session, resume_token}")
+            session = self.manager.resume(str(item.get("session")), str(item.get("resume_token")))
+            self._attach(session)
+            resumed.append(session.id)
+        return {"type": "resumed", "data": {"sessions": resumed}}
+
+    async def _close_many(self, data: dict[str, Any]) -> dict[str, Any]:
+        ids = data.get("sessions")
+        if not isinstance(ids, list):
+            raise _bad("'sessions' must be a list of session ids")
+        for sid in ids:
+            session = self.sessions.pop(str(sid), None)
+            if session is not None:
+                if session is self.primary:
+                    self.primary = None
+                await self.manager.close(session)
+        return {"type": "closed", "data": {"sessions": ids}}
+
+    async def _batch(self, kind: str, data: dict[str, Any], frame_id: Any) -> None:
+        items = data.get("items")
+        if not isinstance(items, list):
+            raise _bad("'items' must be a list of {session, data}")
+        stream = bool(data.get("stream", False))
+
+        async def one(item: Any) -> dict[str, Any]:
+            sid = item.get("session") if isinstance(item, dict) else None
+            session = self.sessions.get(sid) if isinstance(sid, str) else None
+            if session is None:
+                err = error_frame(ErrorCode.SESSION_NOT_FOUND, f"session {sid!r} is not open on this connection")
+                err["session"] = sid
+                return err
+            sub = {"type": kind, "data": item.get("data"), "deadline_ms": item.get("deadline_ms")}
+            sub_id = item.get("id")
+            reply = await self.execute(session, kind, sub, sub_id)
+            assert reply is not None
+            reply = dict(reply)
+            reply["session"] = sid
+            if sub_id is None:
+                reply.pop("id", None)
+            return reply
+
+        if stream:
+            async def streamed(item: Any) -> None:
+                reply = await one(item)
+                reply["id"] = frame_id
+                await self.send(reply)
+
+            await asyncio.gather(*(streamed(item) for item in items))
+            await self.send({"type": "batch_end", "id": frame_id, "data": {"count": len(items)}})
+        else:
+            results = await asyncio.gather(*(one(item) for item in items))
+            await self.send({"type": "batch", "id": frame_id, "data": {"results": results}})
+
+
+def _bad(message: str) -> CorralError:
+    return InvalidAction(message, details={"errors": []})
+
+
+def _bad_reset(data: Any) -> CorralError:
+    return _bad(f"reset 'data' must be an object of reset options, got {type(data).__name__}")
+
