@@ -1,0 +1,7 @@
+"""Clients: ``EnvClient`` (blocking) and ``AsyncEnvClient`` (async), with identical method names."""
+
+from ._base import AnyObservation, Timeouts
+from .async_client import AsyncEnvClient, AsyncSessionGroup, LinkState
+from .sync_client import EnvClient, SessionGroup
+
+__all__ = ["AnyObservation", "AsyncEnvClient", "AsyncSessionGroup", "EnvClient", "LinkState", "SessionGroup", "Timeouts"]
