@@ -76,7 +76,7 @@ class Environment(_EnvironmentBase[ActT, ObsT, StateT]):
     def step(self, action: ActT) -> StepResult[ObsT]:
         """Apply one action and return what happened."""
 
-    def close(self) -> None:  # noqa: B027 - optional hook, empty by design
+    def close(self) -> None:
         """Release resources. Idempotent."""
 
 
@@ -93,7 +93,7 @@ class AsyncEnvironment(_EnvironmentBase[ActT, ObsT, StateT]):
     async def step(self, action: ActT) -> StepResult[ObsT]:
         """Apply one action and return what happened."""
 
-    async def close(self) -> None:  # noqa: B027 - optional hook, empty by design
+    async def close(self) -> None:
         """Release resources. Idempotent."""
 
 

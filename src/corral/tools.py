@@ -77,7 +77,7 @@ def collect_tools(cls: type) -> dict[str, ToolSpec]:
             annotation = hints.get(param.name, Any)
             default = ... if param.default is inspect.Parameter.empty else param.default
             fields[param.name] = (annotation, default)
-        model = create_model(  # type: ignore[call-overload]
+        model = create_model(
             f"{cls.__name__}_{tool_name}_args", __config__=ConfigDict(extra="forbid"), **fields
         )
         doc = inspect.getdoc(method) or ""

@@ -4,4 +4,12 @@ from ._base import AnyObservation, Timeouts
 from .async_client import AsyncEnvClient, AsyncSessionGroup, LinkState
 from .sync_client import EnvClient, SessionGroup
 
-__all__ = ["AnyObservation", "AsyncEnvClient", "AsyncSessionGroup", "EnvClient", "LinkState", "SessionGroup", "Timeouts"]
+__all__ = [
+    "AnyObservation",
+    "AsyncEnvClient",
+    "AsyncSessionGroup",
+    "EnvClient",
+    "LinkState",
+    "SessionGroup",
+    "Timeouts",
+]

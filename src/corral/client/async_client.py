@@ -238,7 +238,9 @@ class AsyncEnvClient(Generic[ObsT, StateT]):
             if compat:
                 # Without request ids a late reply would be taken for the next one: drop the link.
                 await self.close()
-            raise TransportError(f"no reply within {limit}s; the server may be overloaded or the environment hung") from None
+            raise TransportError(
+                f"no reply within {limit}s; the server may be overloaded or the environment hung"
+            ) from None
 
     async def reset(self, seed: int | None = None, episode_id: str | None = None, **options: Any) -> StepResult[ObsT]:
         core = self._core

@@ -35,7 +35,9 @@ class EchoEnvironment(Environment[EchoAction, EchoObservation, State]):
     def __init__(self) -> None:
         self._state = State(episode_id=None, step_count=0)
 
-    def reset(self, seed: int | None = None, episode_id: str | None = None, **options: Any) -> StepResult[EchoObservation]:
+    def reset(
+        self, seed: int | None = None, episode_id: str | None = None, **options: Any
+    ) -> StepResult[EchoObservation]:
         self._state = State(episode_id=episode_id or str(uuid.uuid4()), step_count=0)
         return StepResult(observation=EchoObservation(echoed_message="Echo environment ready!", message_length=0),
                           reward=0.0)

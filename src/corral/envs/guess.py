@@ -50,7 +50,9 @@ class GuessEnvironment(Environment[GuessAction, GuessObservation, GuessState]):
         self._state = GuessState()
         self._secret = 0
 
-    def reset(self, seed: int | None = None, episode_id: str | None = None, **options: Any) -> StepResult[GuessObservation]:
+    def reset(
+        self, seed: int | None = None, episode_id: str | None = None, **options: Any
+    ) -> StepResult[GuessObservation]:
         high = int(options.get("high", 100))
         attempts = int(options.get("max_attempts", 8))
         if high < 1 or attempts < 1:

@@ -36,6 +36,8 @@ class MsgpackCodec(Codec):
         return msgpack.packb(frame, use_bin_type=True, default=_msgpack_default)
 
     def decode(self, data: str | bytes) -> Any:
+        if isinstance(data, str):
+            data = data.encode()
         return msgpack.unpackb(data, raw=False, strict_map_key=False)
 
 

@@ -59,7 +59,7 @@ def envelope(result: StepResult[Any], dialect: Dialect, mode: str = "json") -> d
     compat: ``{"observation", "reward", "done"}``, with ``metadata`` taken out of the observation.
     corral/1 adds ``terminated``, ``truncated`` and ``info`` and keeps ``metadata``.
     """
-    obs = result.observation.model_dump(mode=mode)  # type: ignore[arg-type]
+    obs = result.observation.model_dump(mode=mode)
     done = result.terminated or result.truncated
     if dialect is Dialect.COMPAT:
         obs.pop("metadata", None)

@@ -62,7 +62,9 @@ async def handle_jsonrpc(manager: SessionManager, request: Any, session: Session
     return rpc_error(request_id, METHOD_NOT_FOUND, f"unknown method {method!r}; expected tools/list or tools/call")
 
 
-async def _call(manager: SessionManager, request_id: Any, params: dict[str, Any], session: Session | None) -> Any:
+async def _call(
+    manager: SessionManager, request_id: Any, params: dict[str, Any], session: Session | None
+) -> dict[str, Any]:
     name = params.get("name")
     arguments = params.get("arguments") or {}
     if not isinstance(name, str) or not isinstance(arguments, dict):

@@ -67,8 +67,10 @@ class EnvRunner:
     async def state(self) -> State:
         env = self.env
         if isinstance(env, AsyncEnvironment) or env.inline:
-            return env.state
-        return await self._call(lambda: env.state)
+            current: State = env.state
+            return current
+        current = await self._call(lambda: env.state)
+        return current
 
     async def call(self, method: str, arguments: dict[str, Any]) -> Any:
         """Call a tool method of the environment by attribute name."""

@@ -8,11 +8,13 @@ lease so a client can resume it, then the reaper closes it. The reaper always ru
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import secrets
 import time
 from collections import OrderedDict
+from collections.abc import Coroutine
 from enum import Enum
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
@@ -34,7 +36,7 @@ from .config import ServerConfig
 from .metrics import Metrics
 from .runner import EnvRunner
 
-_RESET_KEYS = ("seed", "episode_id")
+T = TypeVar("T")
 
 
 class SessionState(str, Enum):
@@ -283,7 +285,7 @@ class SessionManager:
         kwargs = spec.validate(arguments)
         return await self._run(session, session.runner.call(spec.method, kwargs), f"tool {name}", None)
 
-    async def _run(self, session: Session, call: Any, what: str, deadline_s: float | None) -> Any:
+    async def _run(self, session: Session, call: Coroutine[Any, Any, T], what: str, deadline_s: float | None) -> T:
         if session.closed:
             call.close()
             raise SessionError("the session is closed; open a new one", details={"session": session.id})
@@ -318,10 +320,9 @@ class SessionManager:
 
 
 async def _close_quietly(runner: EnvRunner) -> None:
-    try:
+    # A failing close must not keep the slot: the instance is dropped either way.
+    with contextlib.suppress(Exception):
         await runner.close()
-    except Exception:
-        pass  # a failing close must not keep the slot; the instance is dropped either way
 
 
 def _invalid(message: str, field: str, value: Any) -> InvalidAction:
