@@ -6,6 +6,7 @@ The two clients differ only in how bytes move (``websockets.sync`` vs ``websocke
 from __future__ import annotations
 
 import itertools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit, urlunsplit
@@ -237,6 +238,22 @@ class ClientCore(Generic[ObsT, StateT]):
         if not isinstance(results, list):
             raise ProtocolError("malformed batch reply")
         return [self.result(self.check(item, "observation")) for item in results]
+
+    def batch_actions(
+        self, ids: list[str], actions: Sequence[Action | dict[str, Any] | None]
+    ) -> tuple[list[str], list[Any], list[int]]:
+        """The sessions to step (``None`` actions are skipped), their payloads, and their positions."""
+        if len(actions) != len(ids):
+            raise UsageError(f"got {len(actions)} actions for {len(ids)} sessions; pass one per session (None skips)")
+        positions = [i for i, action in enumerate(actions) if action is not None]
+        return [ids[i] for i in positions], [self.action_data(actions[i]) for i in positions], positions  # type: ignore[arg-type]
+
+    @staticmethod
+    def scatter(size: int, positions: list[int], results: list[StepResult[Any]]) -> list[StepResult[Any] | None]:
+        out: list[StepResult[Any] | None] = [None] * size
+        for position, result in zip(positions, results, strict=True):
+            out[position] = result
+        return out
 
     def require_corral(self, what: str) -> None:
         if not self.corral:
