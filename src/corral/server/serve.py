@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import socket
 from typing import Any
 
@@ -13,12 +14,23 @@ from .app import create_app
 from .config import ServerConfig, raise_open_files_limit
 
 
+class _RefusalNoise(logging.Filter):
+    """uvicorn logs every WebSocket refused before the upgrade (401/503/410, sent as an HTTP response)
+    as an ASGI error; those refusals are deliberate, so the line is dropped."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return "without completing handshake" not in record.getMessage()
+
+
+_REFUSAL_FILTER = _RefusalNoise()
+
+
 def uvicorn_config(app: Any, *, host: str = "127.0.0.1", port: int = 8000, uds: str | None = None,
                    config: ServerConfig | None = None, log_level: str = "warning", **extra: Any) -> uvicorn.Config:
     server_config = config or ServerConfig()
     # Transport keepalive pings find half-open connections; a dead link detaches its sessions within the lease.
     ping = max(1.0, server_config.lease_s / 3)
-    return uvicorn.Config(
+    uv_config = uvicorn.Config(
         app,
         host=host,
         port=port,
@@ -37,6 +49,8 @@ def uvicorn_config(app: Any, *, host: str = "127.0.0.1", port: int = 8000, uds: 
         timeout_graceful_shutdown=5,
         **extra,
     )
+    logging.getLogger("uvicorn.error").addFilter(_REFUSAL_FILTER)
+    return uv_config
 
 
 def serve(env: EnvClass | str, *, host: str = "127.0.0.1", port: int = 8000, uds: str | None = None,

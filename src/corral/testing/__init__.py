@@ -1,0 +1,25 @@
+"""Public testing tools: in-process clients that need no sockets, and conformance checks.
+
+``InProcessClient`` runs an environment's real server app inside the test process;
+``check_env`` checks an environment class locally; ``check_server`` checks a running server.
+"""
+
+from .check_env import acheck_env, check_env
+from .check_server import check_server
+from .conformance import ConformanceError
+from .inprocess import AsyncInProcessClient, AsyncInProcessSessionGroup, InProcessClient, InProcessSessionGroup
+from .report import CheckResult, Outcome, ServerReport
+
+__all__ = [
+    "AsyncInProcessClient",
+    "AsyncInProcessSessionGroup",
+    "CheckResult",
+    "ConformanceError",
+    "InProcessClient",
+    "InProcessSessionGroup",
+    "Outcome",
+    "ServerReport",
+    "acheck_env",
+    "check_env",
+    "check_server",
+]
