@@ -3,7 +3,8 @@
 Run under the peer venv (``scripts/peer-venv`` prints its python)::
 
     PEER_PY peer/client_driver.py --url ws://127.0.0.1:P --scenario NAME [--max-sessions N]
-        [--raise-on TEXT] [--steps 2000] [--timeout 5]
+        [--raise-on TEXT] [--steps 2000] [--timeout 5] [--tool NAME --action JSON ...]
+    PEER_PY peer/client_driver.py --jobs FILE
 
 ``--url`` is the server's base URL, ``ws://`` or ``http://`` (no ``/ws`` suffix). Exit status 0
 whenever the scenario ran to completion, whatever the server answered. Stdout is exactly one
@@ -13,8 +14,9 @@ A *result* is ``{"observation": dict, "reward": float|null, "done": bool}``, as 
 ``StepResult`` held it. A *probe* (raw WebSocket, fresh connection per probe) is ``{"name",
 "sent": str|null, "reply": object|null, "reply_timeout": bool, "usable_after": bool,
 "close_code": int|null, "close_reason": str|null}``; ``usable_after`` means a following
-``{"type":"state"}`` got a state reply. An *http* entry is ``{"name", "method", "path",
-"status": int, "body": JSON value or text}``.
+``{"type":"state"}`` got a state reply. A probe whose WebSocket upgrade was refused also has
+``"refused": {"status": int, "body": JSON value or text}`` (and ``reply`` null). An *http*
+entry is ``{"name", "method", "path", "status": int, "body": JSON value or text}``.
 
 Scenarios and their extra keys:
 
@@ -30,20 +32,37 @@ Scenarios and their extra keys:
   ``--raise-on``), then ``openapi``, whose body is summarised as ``{"openapi", "title",
   "version", "paths"}``.
 - ``mcp``: ``http``: [http] for ``POST /mcp``; ``ws_frames``: [probe] of ``{"type":"mcp"}``
-  frames on ``/ws``; ``ws_mcp_route``: the reply to a JSON-RPC request on ``/mcp``.
+  frames on ``/ws``; ``ws_mcp_route``: the reply to a JSON-RPC request on ``/mcp`` (or
+  ``{"refused": ...}`` when the server has no such WebSocket route).
 - ``mcp_tools`` (against ``echo_server.py --mcp``): ``client`` (``MCPToolClient``: ``reset``
   result, ``tools`` [{name, description, input_schema}], ``echo_message`` and
   ``echo_with_length`` return values, ``unknown_tool_error``, ``state``), ``ws_frames``
   [probe] of raw ``list_tools``/``call_tool`` steps and a ``{"type":"mcp"}`` tools/call,
   ``http`` [http] for ``POST /mcp`` tools/list and tools/call.
 - ``capacity`` (needs ``--max-sessions N``): ``opened`` (sessions that reset fine, N),
-  ``extra`` (probe of connection N+1: ``reply`` is the frame it got before the close),
+  ``extra`` (probe of connection N+1: ``reply`` is the frame it got before the close, or
+  ``refused`` when the server refuses the upgrade itself),
   ``client_error`` (``"module.Class: text"`` of what ``GenericEnvClient.reset()`` raised at
   capacity; timing decides between ``RuntimeError`` and websockets' ``ConnectionClosedOK``),
   ``http_reset_status`` (``POST /reset`` at capacity), ``slot_freed`` (a new session works
   after one closed).
+- ``tools`` (against a server whose environment has MCP tools that ``{"type":"mcp"}`` frames
+  bind to the WebSocket's session, e.g. ``corral serve guess``; needs ``--tool NAME`` and
+  ``--action JSON``, optional ``--reset JSON`` kwargs, ``--tool-args JSON`` and ``--bad-reset JSON``,
+  reset kwargs the environment raises on): ``client`` (``GenericEnvClient``: ``bad_reset_error``,
+  ``RuntimeError`` text or null, then ``reset`` result, ``step`` result, ``state``),
+  ``ws_frames`` (one connection: ``{"name", "sent", "reply"}`` for reset, step, ``mcp``
+  tools/list, tools/call of the tool, of reserved ``reset`` and of unknown ``nope``, then state),
+  ``production`` (``MCPToolClient`` with ``use_production_mode``, i.e. ``POST /mcp``:
+  ``tools`` [{name, description, input_schema}], ``call`` return value,
+  ``unknown_tool_error``).
 - ``bench``: ``steps``, and ``async``/``sync``/``raw`` step round-trip stats in microseconds
   ``{"p50_us", "p90_us", "p99_us", "mean_us"}`` (raw = bare ``websockets`` send/recv).
+
+``--jobs FILE`` (``-``: stdin) runs many scenarios in one process, since importing openenv takes
+~3.5 s and most scenarios well under one: FILE holds a JSON object ``{name: [argv...]}``; stdout is
+one JSON object ``{name: output}``, each output exactly what ``client_driver.py argv...`` prints,
+or ``{"error": traceback}`` when that scenario raised.
 """
 
 from __future__ import annotations
@@ -52,7 +71,9 @@ import argparse
 import asyncio
 import json
 import statistics
+import sys
 import time
+import traceback
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -62,7 +83,7 @@ from typing import Any
 from openenv.core import GenericEnvClient, MCPToolClient
 from openenv.core.client_types import StepResult
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 Json = dict[str, Any]
 MESSAGES = ("hello", "", "corral")
@@ -78,6 +99,16 @@ def _bases(url: str) -> tuple[str, str]:
 
 def _result(r: StepResult[Json]) -> Json:
     return {"observation": r.observation, "reward": r.reward, "done": r.done}
+
+
+def _refusal(exc: InvalidStatus) -> Json:
+    """The HTTP response that refused a WebSocket upgrade."""
+    body: Any = exc.response.body or b""
+    try:
+        body = json.loads(body)
+    except ValueError:
+        body = body.decode(errors="replace")
+    return {"status": exc.response.status_code, "body": body}
 
 
 # --- basic ------------------------------------------------------------------------------
@@ -137,7 +168,11 @@ async def probe(ws_url: str, name: str, frame: str | bytes | None, timeout: floa
     sent = frame if frame is None or isinstance(frame, str) else repr(frame)
     out: Json = {"name": name, "sent": sent, "reply": None, "reply_timeout": False}
     usable = False
-    async with connect(ws_url, open_timeout=timeout) as ws:
+    try:
+        ws = await connect(ws_url, open_timeout=timeout)
+    except InvalidStatus as exc:
+        return {**out, "refused": _refusal(exc), "close_code": None, "close_reason": None, "usable_after": False}
+    async with ws:
         try:
             if frame is not None:
                 await ws.send(frame)
@@ -289,9 +324,12 @@ async def _mcp(args: argparse.Namespace) -> Json:
     ]
     ws_url = ws_base + "/ws"
     out["ws_frames"] = [await probe(ws_url, n, json.dumps(f), args.timeout) for n, f in frames]
-    async with connect(ws_base + "/mcp", open_timeout=args.timeout) as ws:
-        await ws.send(json.dumps(_rpc("tools/list", {})))
-        out["ws_mcp_route"], _ = await _recv(ws, args.timeout)
+    try:
+        async with connect(ws_base + "/mcp", open_timeout=args.timeout) as ws:
+            await ws.send(json.dumps(_rpc("tools/list", {})))
+            out["ws_mcp_route"], _ = await _recv(ws, args.timeout)
+    except InvalidStatus as exc:
+        out["ws_mcp_route"] = {"refused": _refusal(exc)}
     return out
 
 
@@ -340,6 +378,68 @@ async def _mcp_tools(args: argparse.Namespace) -> Json:
 def mcp_tools(args: argparse.Namespace) -> Json:
     """openenv's MCPToolClient and raw tool frames against an MCPEnvironment server."""
     return asyncio.run(_mcp_tools(args))
+
+
+# --- tools ----------------------------------------------------------------------------
+
+
+async def _tools(args: argparse.Namespace) -> Json:
+    if args.tool is None or args.action is None:
+        raise SystemExit("--scenario tools needs --tool NAME and --action JSON")
+    ws_base, _ = _bases(args.url)
+    reset_kwargs, action = json.loads(args.reset), json.loads(args.action)
+    tool_args = json.loads(args.tool_args)
+    client: Json = {}
+    async with GenericEnvClient(base_url=args.url) as env:
+        client["bad_reset_error"] = None
+        if args.bad_reset is not None:
+            try:
+                await env.reset(**json.loads(args.bad_reset))
+            except RuntimeError as exc:
+                client["bad_reset_error"] = str(exc)
+        client["reset"] = _result(await env.reset(**reset_kwargs))
+        client["step"] = _result(await env.step(action))
+        client["state"] = await env.state()
+
+    def call(name: str, arguments: Json, rid: int) -> Json:
+        return {"type": "mcp", "data": _rpc("tools/call", {"name": name, "arguments": arguments}, rid)}
+
+    frames: list[tuple[str, Json]] = [
+        ("reset", {"type": "reset", "data": reset_kwargs}),
+        ("step", {"type": "step", "data": action}),
+        ("tools_list", {"type": "mcp", "data": _rpc("tools/list", {}, 1)}),
+        ("tools_call", call(args.tool, tool_args, 2)),
+        ("tools_call_reserved", call("reset", {}, 3)),
+        ("tools_call_unknown", call("nope", {}, 4)),
+        ("state", {"type": "state"}),
+    ]
+    ws_frames = []
+    async with connect(ws_base + "/ws", open_timeout=args.timeout) as ws:
+        for name, frame in frames:
+            sent = json.dumps(frame)
+            await ws.send(sent)
+            reply, _ = await _recv(ws, args.timeout)
+            ws_frames.append({"name": name, "sent": sent, "reply": reply})
+
+    production: Json = {}
+    async with MCPToolClient(base_url=args.url) as tools:
+        tools.use_production_mode = True
+        production["tools"] = [
+            {"name": t.name, "description": t.description, "input_schema": t.input_schema}
+            for t in await tools.list_tools()
+        ]
+        production["call"] = await tools.call_tool(args.tool, **tool_args)
+        try:
+            await tools.call_tool("nope")
+            production["unknown_tool_error"] = None
+        except RuntimeError as exc:
+            production["unknown_tool_error"] = str(exc)
+    return {"client": client, "ws_frames": ws_frames, "production": production}
+
+
+def tools(args: argparse.Namespace) -> Json:
+    """openenv's clients against an environment whose tools are bound to the episode's session."""
+    return asyncio.run(_tools(args))
 
 
 # --- capacity --------------------------------------------------------------------------
@@ -449,23 +549,57 @@ SCENARIOS: dict[str, Callable[[argparse.Namespace], Json]] = {
     "mcp": mcp,
     "mcp_tools": mcp_tools,
     "capacity": capacity,
+    "tools": tools,
     "bench": bench,
 }
 
 
-def main() -> None:
-    """Parse flags, run one scenario, print its JSON."""
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--url", required=True)
-    parser.add_argument("--scenario", required=True, choices=sorted(SCENARIOS))
+    parser.add_argument("--url")
+    parser.add_argument("--scenario", choices=sorted(SCENARIOS))
+    parser.add_argument("--jobs", metavar="FILE", help="run many scenarios: JSON {name: [argv...]}; - for stdin")
     parser.add_argument("--max-sessions", type=int, default=None)
     parser.add_argument("--raise-on", default=None)
     parser.add_argument("--steps", type=int, default=2000)
     parser.add_argument("--timeout", type=float, default=5.0)
-    args = parser.parse_args()
+    parser.add_argument("--tool", default=None)
+    parser.add_argument("--tool-args", default="{}")
+    parser.add_argument("--action", default=None)
+    parser.add_argument("--reset", default="{}")
+    parser.add_argument("--bad-reset", default=None)
+    return parser
+
+
+def run(argv: list[str]) -> Json:
+    """Run one scenario from its command line; return what ``main`` prints for it."""
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.url is None or args.scenario is None:
+        parser.error("--url and --scenario are required (or --jobs FILE)")
     result = SCENARIOS[args.scenario](args)
     header = {"scenario": args.scenario, "url": args.url, "openenv_core": version("openenv-core")}
-    print(json.dumps({**header, **result}, sort_keys=True))
+    return {**header, **result}
+
+
+def run_jobs(source: str) -> Json:
+    """Run every job of a ``--jobs`` file in order; a job that raises records its traceback."""
+    with open(source) if source != "-" else sys.stdin as f:
+        jobs: dict[str, list[str]] = json.load(f)
+    out: Json = {}
+    for name, argv in jobs.items():
+        try:
+            out[name] = run(argv)
+        except (Exception, SystemExit):
+            out[name] = {"error": traceback.format_exc()}
+    return out
+
+
+def main() -> None:
+    """Parse flags, run one scenario (or a --jobs file), print its JSON."""
+    args, _ = _parser().parse_known_args()
+    result = run_jobs(args.jobs) if args.jobs is not None else run(sys.argv[1:])
+    print(json.dumps(result, sort_keys=True))
 
 
 if __name__ == "__main__":

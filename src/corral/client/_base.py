@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..errors import CorralError, ProtocolError, UsageError, error_for_code
+from ..errors import ConnectionLost, CorralError, InvalidAction, ProtocolError, UsageError, error_for_code
 from ..protocol import (
     HEADER_OPEN,
     HEADER_RESUME_SESSION,
@@ -26,6 +26,9 @@ from ..protocol import (
     Codec,
 )
 from ..types import Action, Observation, State, StepResult
+
+#: Error codes after which an OpenEnv server closes the connection.
+_FATAL = frozenset({"CAPACITY_REACHED", "FACTORY_ERROR", "SESSION_ERROR"})
 
 
 class AnyObservation(Observation):
@@ -100,6 +103,8 @@ class ClientCore(Generic[ObsT, StateT]):
         self.resume_token: str | None = None
         self.extra_sessions: dict[str, str] = {}
         self.hello: dict[str, Any] = {}
+        #: compat: the fatal error frame an OpenEnv server sent before it closed the link (see link_lost).
+        self.farewell: dict[str, Any] | None = None
 
     # -- handshake -------------------------------------------------------------------------------
 
@@ -165,9 +170,16 @@ class ClientCore(Generic[ObsT, StateT]):
             return action.model_dump(mode=self.codec.dump_mode, exclude_defaults=True)
         if isinstance(action, dict):
             if self.action_type is not None:
-                return self.action_type.model_validate(action).model_dump(
-                    mode=self.codec.dump_mode, exclude_defaults=True
-                )
+                try:
+                    model = self.action_type.model_validate(action)
+                except ValidationError as exc:
+                    errors = exc.errors(include_url=False, include_context=False)
+                    where = ".".join(str(p) for p in errors[0]["loc"]) or "action"
+                    raise InvalidAction(
+                        f"invalid action for {self.action_type.__name__}: {where}: {errors[0]['msg']}",
+                        details={"errors": errors},
+                    ) from exc
+                return model.model_dump(mode=self.codec.dump_mode, exclude_defaults=True)
             return action
         raise UsageError(f"an action must be an Action model or a dict, not {type(action).__name__}")
 
@@ -188,6 +200,8 @@ class ClientCore(Generic[ObsT, StateT]):
             raise ProtocolError(f"server sent an undecodable frame: {exc}") from exc
         if not isinstance(frame, dict):
             raise ProtocolError(f"server sent a frame that is not an object: {frame!r:.200}")
+        if not self.corral and frame.get("type") == "error" and (frame.get("data") or {}).get("code") in _FATAL:
+            self.farewell = frame
         return frame
 
     def check(self, frame: dict[str, Any], expected: str) -> Any:
@@ -202,6 +216,15 @@ class ClientCore(Generic[ObsT, StateT]):
     def error(data: dict[str, Any]) -> CorralError:
         details = {k: v for k, v in data.items() if k not in ("message", "code")}
         return error_for_code(str(data.get("code", "ERROR")), str(data.get("message", "server error")), details)
+
+    def link_lost(self, cause: BaseException | None = None) -> CorralError:
+        """Why a compat link closed. An OpenEnv server ends a session (``CAPACITY_REACHED``,
+        ``FACTORY_ERROR``, ``SESSION_ERROR``) with one error frame, unprompted or as a reply, then
+        closes: that error is the reason, for every later call too, not the close."""
+        if self.farewell is not None:
+            return self.error(self.farewell.get("data") or {})
+        because = f": {cause}" if cause is not None else ""
+        return ConnectionLost(f"the connection to the server was lost (OpenEnv dialect: no resume){because}")
 
     def result(self, data: Any) -> StepResult[Any]:
         if not isinstance(data, dict) or "observation" not in data:

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import time
 from collections import deque
+from collections.abc import Sequence
 from enum import Enum
 from types import TracebackType
 from typing import Any, Generic
@@ -63,6 +64,7 @@ class AsyncEnvClient(Generic[ObsT, StateT]):
         self._fifo: deque[asyncio.Future[dict[str, Any]]] = deque()
         self._compat_lock = asyncio.Lock()
         self._link_up = asyncio.Event()
+        self._lost: CorralError | None = None  # why the server closed a compat link, for later calls
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -86,6 +88,12 @@ class AsyncEnvClient(Generic[ObsT, StateT]):
             self.state_ = LinkState.OPEN
         return self
 
+    async def _connected(self) -> ClientCore[ObsT, StateT]:
+        """The core once the link is up: frames depend on the dialect and codec the server chose."""
+        if self.state_ is LinkState.NEW:
+            await self.connect()
+        return self._core
+
     async def __aenter__(self) -> AsyncEnvClient[ObsT, StateT]:
         return await self.connect()
 
@@ -95,6 +103,7 @@ class AsyncEnvClient(Generic[ObsT, StateT]):
 
     async def close(self) -> None:
         """Close the session(s) and the connection. Idempotent."""
+        self._lost = None
         if self.state_ is LinkState.CLOSED:
             return
         self.state_ = LinkState.CLOSED
@@ -168,7 +177,8 @@ class AsyncEnvClient(Generic[ObsT, StateT]):
             asyncio.get_running_loop().create_task(self._reconnect())
         else:
             self.state_ = LinkState.CLOSED
-            self._fail_all(ConnectionLost("the connection to the server was lost (OpenEnv dialect: no resume)"))
+            self._lost = core.link_lost()
+            self._fail_all(self._lost)
 
     async def _reconnect(self) -> None:
         self.state_ = LinkState.RECONNECTING
@@ -210,6 +220,8 @@ class AsyncEnvClient(Generic[ObsT, StateT]):
         if self.state_ is LinkState.NEW:
             await self.connect()
         if self.state_ is LinkState.CLOSED:
+            if self._lost is not None:
+                raise self._lost.with_traceback(None)
             raise ClientClosed("this client is closed; create a new one")
         limit = timeout if timeout is not None else self.timeouts.request
         future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
@@ -243,29 +255,29 @@ class AsyncEnvClient(Generic[ObsT, StateT]):
             ) from None
 
     async def reset(self, seed: int | None = None, episode_id: str | None = None, **options: Any) -> StepResult[ObsT]:
-        core = self._core
+        core = await self._connected()
         reply = await self._request(core.request("reset", core.reset_data(seed, episode_id, options)))
         return core.result(core.check(reply, "observation"))
 
     async def step(self, action: Action | dict[str, Any], *, deadline: float | None = None) -> StepResult[ObsT]:
         """Apply one action. ``deadline`` (seconds) is enforced by a corral/1 server."""
-        core = self._core
+        core = await self._connected()
         frame = core.request("step", core.action_data(action), deadline_ms=core.deadline_ms(deadline))
         reply = await self._request(frame, None if deadline is None else deadline + self.timeouts.connect)
         return core.result(core.check(reply, "observation"))
 
     async def state(self) -> StateT:
-        core = self._core
+        core = await self._connected()
         reply = await self._request(core.request("state"))
         return core.state(core.check(reply, "state"))  # type: ignore[no-any-return]
 
     async def list_tools(self) -> list[dict[str, Any]]:
-        core = self._core
+        core = await self._connected()
         reply = await self._request(core.request("mcp", {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
         return list(core.mcp_result(core.check(reply, "mcp"))["tools"])
 
     async def call_tool(self, name: str, **arguments: Any) -> Any:
-        core = self._core
+        core = await self._connected()
         rpc = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
         result = core.mcp_result(core.check(await self._request(core.request("mcp", rpc)), "mcp"))
         if result.get("isError"):
@@ -315,9 +327,12 @@ class AsyncSessionGroup(Generic[ObsT]):
         payloads = [core.reset_data(seed, None, options) for seed in seeds]
         return await self._client._batch("reset", self.ids, payloads)
 
-    async def step(self, actions: list[Action | dict[str, Any]]) -> list[StepResult[ObsT]]:
+    async def step(self, actions: Sequence[Action | dict[str, Any] | None]) -> list[StepResult[ObsT] | None]:
+        """Step every session whose action is not None (finished ones are skipped: their slot is None)."""
         core = self._client._core
-        return await self._client._batch("step", self.ids, [core.action_data(a) for a in actions])
+        ids, payloads, positions = core.batch_actions(self.ids, actions)
+        results = await self._client._batch("step", ids, payloads) if ids else []
+        return core.scatter(len(self.ids), positions, results)
 
     async def close(self) -> None:
         if not self._closed:

@@ -7,7 +7,9 @@ client for concurrency, or :meth:`EnvClient.sessions` for many environments over
 from __future__ import annotations
 
 import contextlib
+import inspect
 import time
+from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Generic
 
@@ -18,6 +20,9 @@ from ..errors import ClientClosed, ConnectionLost, CorralError, TransportError
 from ..types import Action, StepResult
 from ._base import ClientCore, ObsT, StateT, Timeouts, handshake_error
 from .async_client import LinkState
+
+#: websockets >= 17.1 warns when a connection opened without ``with`` is used, unless it is opened as legacy.
+_DIRECT_CONNECT: dict[str, Any] = {"legacy": True} if "legacy" in inspect.signature(connect).parameters else {}
 
 
 class EnvClient(Generic[ObsT, StateT]):
@@ -50,6 +55,7 @@ class EnvClient(Generic[ObsT, StateT]):
         self.resume = resume
         self.state_ = LinkState.NEW
         self._ws: ClientConnection | None = None
+        self._lost: CorralError | None = None  # why the server closed a compat link, for later calls
 
     # -- lifecycle -------------------------------------------------------------------------------
 
@@ -73,6 +79,12 @@ class EnvClient(Generic[ObsT, StateT]):
             self.state_ = LinkState.OPEN
         return self
 
+    def _connected(self) -> ClientCore[ObsT, StateT]:
+        """The core once the link is up: frames depend on the dialect and codec the server chose."""
+        if self.state_ is LinkState.NEW:
+            self.connect()
+        return self._core
+
     def __enter__(self) -> EnvClient[ObsT, StateT]:
         return self.connect()
 
@@ -82,6 +94,7 @@ class EnvClient(Generic[ObsT, StateT]):
 
     def close(self) -> None:
         """Close the session(s) and the connection. Idempotent."""
+        self._lost = None
         if self.state_ is LinkState.CLOSED:
             return
         self.state_ = LinkState.CLOSED
@@ -106,6 +119,7 @@ class EnvClient(Generic[ObsT, StateT]):
                 open_timeout=self.timeouts.connect,
                 max_size=None,
                 compression=None,
+                **_DIRECT_CONNECT,
             )
         except Exception as exc:
             raise handshake_error(core.url, exc) from exc
@@ -123,7 +137,12 @@ class EnvClient(Generic[ObsT, StateT]):
         self._ws = ws
 
     def _reconnect(self, cause: BaseException) -> None:
-        if not (self._core.corral and self.resume):
+        if not self._core.corral:
+            self.state_ = LinkState.CLOSED
+            self._read_farewell()
+            self._lost = self._core.link_lost(cause)
+            raise self._lost from cause
+        if not self.resume:
             self.state_ = LinkState.CLOSED
             raise ConnectionLost(f"the connection to the server was lost: {cause}") from cause
         lease = float(self._core.hello.get("limits", {}).get("lease_s", self.timeouts.resume))
@@ -143,12 +162,20 @@ class EnvClient(Generic[ObsT, StateT]):
         self.state_ = LinkState.CLOSED
         raise ConnectionLost(f"the connection dropped and the session could not be resumed: {last}") from cause
 
+    def _read_farewell(self) -> None:
+        """Decode a frame the server sent before closing that nobody has read (it may say why)."""
+        assert self._ws is not None
+        with contextlib.suppress(Exception):
+            self._core.decode(self._ws.recv(0))
+
     # -- requests --------------------------------------------------------------------------------
 
     def _request(self, frame: dict[str, Any], timeout: float | None = None) -> dict[str, Any]:
         if self.state_ is LinkState.NEW:
             self.connect()
         if self.state_ is LinkState.CLOSED:
+            if self._lost is not None:
+                raise self._lost.with_traceback(None)
             raise ClientClosed("this client is closed; create a new one")
         core = self._core
         limit = timeout if timeout is not None else self.timeouts.request
@@ -181,28 +208,28 @@ class EnvClient(Generic[ObsT, StateT]):
                 sent = False  # resend with the same id: the server answers it once, from its record
 
     def reset(self, seed: int | None = None, episode_id: str | None = None, **options: Any) -> StepResult[ObsT]:
-        core = self._core
+        core = self._connected()
         reply = self._request(core.request("reset", core.reset_data(seed, episode_id, options)))
         return core.result(core.check(reply, "observation"))
 
     def step(self, action: Action | dict[str, Any], *, deadline: float | None = None) -> StepResult[ObsT]:
         """Apply one action. ``deadline`` (seconds) is enforced by a corral/1 server."""
-        core = self._core
+        core = self._connected()
         frame = core.request("step", core.action_data(action), deadline_ms=core.deadline_ms(deadline))
         reply = self._request(frame, None if deadline is None else deadline + self.timeouts.connect)
         return core.result(core.check(reply, "observation"))
 
     def state(self) -> StateT:
-        core = self._core
+        core = self._connected()
         return core.state(core.check(self._request(core.request("state")), "state"))  # type: ignore[no-any-return]
 
     def list_tools(self) -> list[dict[str, Any]]:
-        core = self._core
+        core = self._connected()
         reply = self._request(core.request("mcp", {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
         return list(core.mcp_result(core.check(reply, "mcp"))["tools"])
 
     def call_tool(self, name: str, **arguments: Any) -> Any:
-        core = self._core
+        core = self._connected()
         rpc = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
         result = core.mcp_result(core.check(self._request(core.request("mcp", rpc)), "mcp"))
         if result.get("isError"):
@@ -251,9 +278,11 @@ class SessionGroup(Generic[ObsT]):
         core = self._client._core
         return self._client._batch("reset", self.ids, [core.reset_data(s, None, options) for s in seeds])
 
-    def step(self, actions: list[Action | dict[str, Any]]) -> list[StepResult[ObsT]]:
+    def step(self, actions: Sequence[Action | dict[str, Any] | None]) -> list[StepResult[ObsT] | None]:
+        """Step every session whose action is not None (finished ones are skipped: their slot is None)."""
         core = self._client._core
-        return self._client._batch("step", self.ids, [core.action_data(a) for a in actions])
+        ids, payloads, positions = core.batch_actions(self.ids, actions)
+        return core.scatter(len(self.ids), positions, self._client._batch("step", ids, payloads) if ids else [])
 
     def close(self) -> None:
         if not self._closed:

@@ -20,7 +20,7 @@ from starlette.routing import Route
 
 from ..errors import CapacityReached, CorralError, InvalidAction
 from ..protocol import HEADER_SESSION, Dialect, envelope
-from .mcp import PARSE_ERROR, handle_jsonrpc, rpc_error
+from .mcp import INVALID_REQUEST, PARSE_ERROR, handle_jsonrpc, rpc_error
 from .openapi import openapi_document
 from .sessions import Session, SessionManager
 
@@ -117,7 +117,8 @@ class HttpRoutes:
             session = manager.get(sid)
             async with session.lock:
                 yield session, False
-            session.detached_at = time.monotonic()
+            if session.connection is None:  # a session a WebSocket carries stays attached to it
+                session.detached_at = time.monotonic()
             return
         session = await manager.open()
         try:
@@ -196,6 +197,8 @@ class HttpRoutes:
                 request_id = body.get("id") if isinstance(body, dict) else None
                 return JSONResponse(rpc_error(request_id, -32602, f"unknown session {sid!r}"))
         if isinstance(body, list):
+            if not body:
+                return JSONResponse(rpc_error(None, INVALID_REQUEST, "an empty batch is not a JSON-RPC request"))
             return JSONResponse([await handle_jsonrpc(self.manager, item, session) for item in body])
         return JSONResponse(await handle_jsonrpc(self.manager, body, session))
 

@@ -49,5 +49,6 @@ class Metrics:
         lines.append("# HELP corral_errors_total Error replies by code.")
         lines.append("# TYPE corral_errors_total counter")
         for code, count in sorted(self.errors.items()):
-            lines.append(f'corral_errors_total{{{label},code="{code}"}} {count}')
+            name = getattr(code, "value", code)  # an ErrorCode member formats as "ErrorCode.X" on Python 3.11+
+            lines.append(f'corral_errors_total{{{label},code="{name}"}} {count}')
         return "\n".join(lines) + "\n"

@@ -43,6 +43,11 @@ class EnvRunner:
             return cls(env, thread, pool)
         return cls(await pool.run(env_cls, **kwargs), None, pool)
 
+    @property
+    def preemptible(self) -> bool:
+        """Whether a deadline can cut a call short (inline calls run to completion on the loop)."""
+        return isinstance(self.env, AsyncEnvironment) or not self.env.inline
+
     async def _call(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if self._thread is not None:
             return await self._thread.run(fn, *args, **kwargs)

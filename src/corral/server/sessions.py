@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 from pydantic import ValidationError
 
 from ..concurrency import ThreadPool
-from ..environment import EnvClass
+from ..environment import AsyncEnvironment, EnvClass
 from ..errors import (
     CapacityReached,
     CorralError,
@@ -38,6 +38,9 @@ from .runner import EnvRunner
 
 T = TypeVar("T")
 
+#: On shutdown, how long to wait for environments whose close waits on a call still running.
+_SHUTDOWN_GRACE_S = 5.0
+
 
 class SessionState(str, Enum):
     OPEN = "open"
@@ -55,6 +58,7 @@ class Session:
         "lease_s",
         "lock",
         "needs_reset",
+        "pending",
         "replay",
         "runner",
         "state",
@@ -69,6 +73,8 @@ class Session:
         self.state = SessionState.OPEN
         self.needs_reset = True
         self.lock = asyncio.Lock()
+        #: Requests of this session handed to tasks and not finished yet (see Connection.on_frame).
+        self.pending = 0
         self.connection: object | None = None
         self.detached_at: float | None = time.monotonic()
         self.last_active = time.monotonic()
@@ -103,6 +109,8 @@ class SessionManager:
         self._reserved = 0
         self._freed = asyncio.Event()
         self._reaper: asyncio.Task[None] | None = None
+        #: Closes deferred until a running call returns; shutdown waits for them.
+        self._closing: set[asyncio.Task[None]] = set()
         self.tools = env_cls.tool_specs()
 
     # -- lifecycle ------------------------------------------------------------------------------
@@ -117,6 +125,8 @@ class SessionManager:
             self._reaper.cancel()
             self._reaper = None
         await asyncio.gather(*(self.close(s) for s in list(self.sessions.values())), return_exceptions=True)
+        if self._closing:
+            await asyncio.wait(set(self._closing), timeout=_SHUTDOWN_GRACE_S)
         self.pool.close()
 
     # -- admission ------------------------------------------------------------------------------
@@ -210,13 +220,23 @@ class SessionManager:
                 future.cancel()
         if session.lock.locked():
             # A request of this session is running (possibly the one asking to close): close after it.
-            asyncio.get_running_loop().create_task(self._close_runner_when_idle(session))
+            self._close_later(self._close_runner_when_idle(session))
         else:
             await _close_quietly(session.runner)
+
+    def _close_later(self, closing: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.get_running_loop().create_task(closing)
+        self._closing.add(task)
+        task.add_done_callback(self._closing.discard)
 
     async def _close_runner_when_idle(self, session: Session) -> None:
         async with session.lock:
             await _close_quietly(session.runner)
+
+    async def _close_runner_after(self, call: asyncio.Future[Any], session: Session) -> None:
+        with contextlib.suppress(BaseException):
+            await call
+        await _close_quietly(session.runner)
 
     async def _reap_forever(self) -> None:
         while True:
@@ -224,14 +244,18 @@ class SessionManager:
             await self.reap()
 
     async def reap(self) -> None:
-        """Close detached sessions past their lease and connected ones idle past the idle timeout."""
+        """Close detached sessions past their lease and connected ones idle past the idle timeout.
+        A session with a request running is not reaped until that request is over."""
         now = time.monotonic()
         idle = self.config.idle_timeout_s
         expired = [
             s
             for s in self.sessions.values()
-            if (s.detached_at is not None and now - s.detached_at > s.lease_s)
-            or (s.detached_at is None and now - s.last_active > idle)
+            if not s.lock.locked()
+            and (
+                (s.detached_at is not None and now - s.detached_at > s.lease_s)
+                or (s.detached_at is None and now - s.last_active > idle)
+            )
         ]
         for session in expired:
             await self.close(session)
@@ -256,8 +280,7 @@ class SessionManager:
         return result
 
     async def step(self, session: Session, action_data: Any, deadline_s: float | None) -> StepResult[Any]:
-        if session.needs_reset:
-            raise ResetNeeded("the episode has ended or was never started; call reset before step")
+        # A malformed action is reported as such whatever the episode's state (OpenEnv validates first too).
         try:
             action = self.env_cls.action_type.model_validate(action_data)
         except ValidationError as exc:
@@ -265,6 +288,8 @@ class SessionManager:
                 f"invalid action for {self.env_cls.__name__}: {_summary(exc)}",
                 details={"errors": exc.errors(include_url=False, include_context=False)},
             ) from exc
+        if session.needs_reset:
+            raise ResetNeeded("the episode has ended or was never started; call reset before step")
         started = time.perf_counter()
         result = await self._run(session, session.runner.step(action), "step", deadline_s)
         self.metrics.observe_step(time.perf_counter() - started)
@@ -291,17 +316,27 @@ class SessionManager:
             raise SessionError("the session is closed; open a new one", details={"session": session.id})
         limit = self.config.step_timeout_s if deadline_s is None else min(deadline_s, self.config.step_timeout_s)
         session.last_active = time.monotonic()
+        if not session.runner.preemptible:
+            try:
+                return await call
+            except CorralError:
+                raise
+            except Exception as exc:
+                raise EnvironmentFailed(f"{type(exc).__name__}: {exc}") from exc
         task = asyncio.ensure_future(call)
         try:
             done, _ = await asyncio.wait((task,), timeout=limit)
         except asyncio.CancelledError:
             task.cancel()
             raise
+        session.last_active = time.monotonic()  # idle time counts from the end of the last request
         if not done:
             # The instance is mid-call and cannot be trusted again: retire the session now, close the
-            # environment once the call really returns (a sync call cannot be interrupted).
-            task.cancel()
-            task.add_done_callback(lambda _: asyncio.ensure_future(_close_quietly(session.runner)))
+            # environment once the call really returns (a blocking call cannot be interrupted, and its
+            # thread must not see close() while it still runs).
+            if isinstance(session.runner.env, AsyncEnvironment):
+                task.cancel()
+            self._close_later(self._close_runner_after(task, session))
             session.state = SessionState.CLOSED
             if self.sessions.pop(session.id, None) is not None:
                 self.metrics.sessions_active = len(self.sessions)

@@ -9,12 +9,15 @@ an error frame and the connection carries on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import math
+import time
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 import orjson
 
-from ..errors import CapacityReached, CorralError, FactoryError, InvalidAction, SessionError
+from ..errors import CapacityReached, CorralError, EnvironmentFailed, FactoryError, InvalidAction, SessionError
 from ..protocol import (
     PROTOCOL_VERSION,
     SUBPROTOCOL_JSON,
@@ -76,7 +79,7 @@ async def websocket_endpoint(manager: SessionManager, scope: Scope, receive: Rec
             primary = manager.resume(resume_id, _header(scope, b"x-corral-resume-token") or "")
         elif dialect is Dialect.COMPAT or _header(scope, b"x-corral-open") != "0":
             wait = _header(scope, b"x-corral-admission-wait")
-            await manager.admit(wait_s=float(wait) if wait else 0.0)
+            await manager.admit(wait_s=_wait_s(float(wait)) if wait else 0.0)
             primary = await manager.open(admitted=True)
     except CapacityReached as exc:
         manager.metrics.errors[exc.code] += 1
@@ -130,11 +133,23 @@ class Connection:
                 previous.primary = None
         session.attach(self)
         self.sessions[session.id] = session
+        if not self.open:  # the link dropped while this request ran: keep the session for a resume
+            self.sessions.pop(session.id)
+            session.detach(self)
 
     async def send(self, frame: dict[str, Any]) -> None:
         if not self.open:
             return
-        data = self.codec.encode(frame)
+        try:
+            data = self.codec.encode(frame)
+        except Exception as exc:
+            # Something the environment returned has no wire form in this codec: answer, never go silent.
+            err = EnvironmentFailed(f"the reply could not be encoded as {self.codec.name}: {type(exc).__name__}: {exc}")
+            self.manager.metrics.errors[err.code] += 1
+            reply = error_frame(err.code, err.message, frame.get("id"))
+            if "session" in frame:
+                reply["session"] = frame["session"]
+            data = self.codec.encode(reply)
         try:
             if self.codec.binary:
                 await self._send({"type": "websocket.send", "bytes": data})
@@ -149,6 +164,11 @@ class Connection:
         if session is not None and self.dialect is Dialect.CORRAL:
             frame["session"] = session
         await self.send(frame)
+
+    async def refuse(self, code: str, message: str, frame_id: Any = None, **extra: Any) -> None:
+        """Answer a frame that could not be dispatched with an error frame (counted in the metrics)."""
+        self.manager.metrics.errors[code] += 1
+        await self.send(error_frame(code, message, frame_id, **extra))
 
     async def hello(self) -> None:
         env = self.manager.env_cls
@@ -204,39 +224,44 @@ class Connection:
     async def on_frame(self, raw: str | bytes) -> None:
         config = self.manager.config
         if len(raw) > config.max_message_bytes:
-            await self.send(error_frame(
+            await self.refuse(
                 ErrorCode.FRAME_TOO_LARGE,
                 f"frame of {len(raw)} bytes exceeds the limit of {config.max_message_bytes}; send smaller frames",
-            ))
+            )
             return
         if isinstance(raw, bytes) and not self.codec.binary:
-            await self.send(error_frame(
+            await self.refuse(
                 ErrorCode.INVALID_JSON,
                 "binary frames are not accepted on this connection: send JSON text frames, or negotiate "
                 "the corral.v1+msgpack subprotocol for binary frames",
-            ))
+            )
             return
         try:
             frame = self.codec.decode(raw)
         except Exception as exc:
-            await self.send(error_frame(ErrorCode.INVALID_JSON, f"frame is not valid {self.codec.name}: {exc}"))
+            await self.refuse(ErrorCode.INVALID_JSON, f"frame is not valid {self.codec.name}: {exc}")
             return
         if not isinstance(frame, dict):
-            await self.send(error_frame(
-                ErrorCode.INVALID_JSON, f"frame must be an object, got {type(frame).__name__}"
-            ))
+            await self.refuse(ErrorCode.INVALID_JSON, f"frame must be an object, got {type(frame).__name__}")
             return
         frame_id = frame.get("id") if self.dialect is Dialect.CORRAL else None
         kind = frame.get("type")
+        if not _valid_id(frame_id):
+            await self.refuse(ErrorCode.VALIDATION_ERROR, _ID_RULE, frame_id, errors=_field_error("id", _ID_RULE))
+            return
         if self.in_flight >= config.max_in_flight:
-            await self.send(error_frame(
+            await self.refuse(
                 ErrorCode.RATE_LIMITED,
                 f"more than {config.max_in_flight} requests in flight on this connection; wait for replies",
                 frame_id,
-            ))
+            )
             return
         if kind in _SESSION_TYPES:
             target = frame.get("session") if self.dialect is Dialect.CORRAL else None
+            if target is not None and not isinstance(target, str):
+                rule = "'session' must be a session id string"
+                await self.refuse(ErrorCode.VALIDATION_ERROR, rule, frame_id, errors=_field_error("session", rule))
+                return
             session = self.primary if target is None else self.sessions.get(target)
             if session is None:
                 what = f"session {target!r} is not open on this connection" if target else "no session is open"
@@ -244,26 +269,41 @@ class Connection:
                 err.code = ErrorCode.SESSION_NOT_FOUND
                 await self.send_error(err, frame_id)
                 return
-            self._spawn(self._session_request(session, kind, frame, frame_id))
+            if session.pending == 0 and kind != "close" and not session.runner.preemptible:
+                # Fast path: an inline environment never suspends, so answering in the read loop
+                # keeps order and skips a task per frame.
+                await self._session_request(session, kind, frame, frame_id)
+            else:
+                session.pending += 1
+                self._spawn(self._session_request(session, kind, frame, frame_id), session)
         elif kind in _CONNECTION_TYPES and self.dialect is Dialect.CORRAL:
             if kind == "ping":
+                now = time.monotonic()
+                for carried in self.sessions.values():  # a live client keeps the sessions it carries
+                    carried.last_active = now
                 await self.send({"type": "pong", "id": frame_id})
+            elif kind == "close_many":
+                # Take the sessions off this connection now: should the link drop before the task runs,
+                # they are closed as asked, not detached and kept for a resume.
+                self._spawn(self._close_many(frame_id, self._claim(frame.get("data"))))
             else:
                 self._spawn(self._connection_request(kind, frame, frame_id))
         else:
             known = sorted(_SESSION_TYPES | (_CONNECTION_TYPES if self.dialect is Dialect.CORRAL else set()))
             what = "missing 'type'" if kind is None else f"unknown message type {kind!r}"
-            await self.send(error_frame(ErrorCode.UNKNOWN_TYPE, f"{what}; expected one of {known}", frame_id))
+            await self.refuse(ErrorCode.UNKNOWN_TYPE, f"{what}; expected one of {known}", frame_id)
 
-    def _spawn(self, coro: Awaitable[None]) -> None:
+    def _spawn(self, coro: Awaitable[None], session: Session | None = None) -> None:
         self.in_flight += 1
         task = asyncio.ensure_future(coro)
         self._tasks.add(task)
-        task.add_done_callback(self._done)
+        task.add_done_callback(lambda done: self._done(done, session))
 
-    def _done(self, task: asyncio.Task[None]) -> None:
+    def _done(self, task: asyncio.Task[None], session: Session | None) -> None:
         self.in_flight -= 1
         self._tasks.discard(task)
+        if session is not None:
+            session.pending -= 1
 
     async def _session_request(self, session: Session, kind: str, frame: dict[str, Any], frame_id: Any) -> None:
         if kind == "close":
@@ -272,14 +312,24 @@ class Connection:
             if self.dialect is Dialect.COMPAT or session is self.primary:
                 self.primary = None if session is self.primary else self.primary
             if self.dialect is Dialect.COMPAT:
-                self.open = False
-                await self._send({"type": "websocket.close", "code": 1000})
+                await self.close()
             else:
                 await self.send({"type": "closed", "id": frame_id, "session": session.id})
             return
         reply = await self.execute(session, kind, frame, frame_id)
         if reply is not None:
             await self.send(reply)
+        if self.dialect is Dialect.COMPAT and session.closed:
+            # compat: one connection is one session; once the session is gone (deadline, reaper) so is the link.
+            await self.close()
+
+    async def close(self) -> None:
+        """Close the socket with 1000 (compat's answer to ``close`` and to a fatal error). Idempotent."""
+        if not self.open:
+            return
+        self.open = False
+        with contextlib.suppress(Exception):
+            await self._send({"type": "websocket.close", "code": 1000})
 
     async def execute(self, session: Session, kind: str, frame: dict[str, Any], frame_id: Any) -> dict[str, Any] | None:
         """Run one session request and build its reply frame; corral/1 step/reset replies are kept for replay."""
@@ -287,14 +337,24 @@ class Connection:
         if replayable:
             previous = session.replay.get(frame_id)
             if previous is not None:
-                return dict(await asyncio.shield(previous))
+                try:
+                    return dict(await asyncio.shield(previous))
+                except asyncio.CancelledError:
+                    if not previous.cancelled():
+                        raise
+                    # the session closed before the original request finished
+                    err = SessionError("the session was closed; open a new one", details={"session": session.id})
+                    return self._tagged(error_frame(err.code, err.message, **err.details), session, frame_id)
             future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
             session.replay[frame_id] = future
             if len(session.replay) > self.manager.config.replay_window:
                 session.replay.popitem(last=False)
-        async with session.lock:
-            reply = await self._reply(session, kind, frame, frame_id)
-        if replayable:
+        if kind == "mcp":
+            reply = await self._reply(session, kind, frame, frame_id)  # tools/call takes the session lock itself
+        else:
+            async with session.lock:
+                reply = await self._reply(session, kind, frame, frame_id)
+        if replayable and not future.done():  # closing the session cancels the record
             future.set_result(reply)
         return reply
 
@@ -303,8 +363,7 @@ class Connection:
         corral = self.dialect is Dialect.CORRAL
         try:
             if kind == "step":
-                deadline_ms = frame.get("deadline_ms") if corral else None
-                deadline = float(deadline_ms) / 1000 if isinstance(deadline_ms, (int, float)) else None
+                deadline = _deadline_s(frame.get("deadline_ms")) if corral else None
                 result = await manager.step(session, frame.get("data"), deadline)
                 reply = {"type": "observation", "data": envelope(result, self.dialect, self.codec.dump_mode)}
             elif kind == "reset":
@@ -323,7 +382,18 @@ class Connection:
             reply = error_frame(err.code, err.message, **err.details)
             if err.code == ErrorCode.DEADLINE_EXCEEDED:
                 self.sessions.pop(session.id, None)
-        if corral:
+        except Exception as exc:
+            # The environment's result has no wire form (e.g. bytes that are not UTF-8, with the JSON codec).
+            failure = EnvironmentFailed(
+                f"the result could not be encoded as {self.codec.name}: {type(exc).__name__}: {exc}; "
+                "use the msgpack codec or JSON-safe fields"
+            )
+            manager.metrics.errors[failure.code] += 1
+            reply = error_frame(failure.code, failure.message)
+        return self._tagged(reply, session, frame_id)
+
+    def _tagged(self, reply: dict[str, Any], session: Session, frame_id: Any) -> dict[str, Any]:
+        if self.dialect is Dialect.CORRAL:
             reply["id"] = frame_id
             if session is not self.primary:
                 reply["session"] = session.id
@@ -340,8 +410,6 @@ class Connection:
                 reply = await self._open(data)
             elif kind == "resume":
                 reply = self._resume(data)
-            elif kind == "close_many":
-                reply = await self._close_many(data)
             else:
                 await self._batch(kind[: -len("_many")], data, frame_id)
                 return
@@ -359,7 +427,11 @@ class Connection:
         if len(self.sessions) + count > limit:
             raise _bad(f"a connection carries at most {limit} sessions; open another connection")
         wait = data.get("wait_s", 0)
-        await self.manager.admit(count, wait_s=float(wait) if isinstance(wait, (int, float)) else 0.0)
+        try:
+            wait_s = _wait_s(wait)
+        except ValueError:
+            raise _bad("'wait_s' must be a number of seconds >= 0") from None
+        await self.manager.admit(count, wait_s=wait_s)
         opened: list[Session] = []
         try:
             for _ in range(count):
@@ -386,17 +458,29 @@ class Connection:
             resumed.append(session.id)
         return {"type": "resumed", "data": {"sessions": resumed}}
 
-    async def _close_many(self, data: dict[str, Any]) -> dict[str, Any]:
-        ids = data.get("sessions")
+    def _claim(self, data: Any) -> tuple[list[Any], list[Session]] | None:
+        """The ids a ``close_many`` names and the sessions among them this connection carries, removed
+        from it; None for a malformed request."""
+        ids = data.get("sessions") if isinstance(data, dict) else None
         if not isinstance(ids, list):
-            raise _bad("'sessions' must be a list of session ids")
+            return None
+        claimed = []
         for sid in ids:
             session = self.sessions.pop(str(sid), None)
             if session is not None:
                 if session is self.primary:
                     self.primary = None
-                await self.manager.close(session)
-        return {"type": "closed", "data": {"sessions": ids}}
+                claimed.append(session)
+        return ids, claimed
+
+    async def _close_many(self, frame_id: Any, claimed: tuple[list[Any], list[Session]] | None) -> None:
+        if claimed is None:
+            await self.send_error(_bad("'data' must be {\"sessions\": [session ids]}"), frame_id)
+            return
+        ids, sessions = claimed
+        for session in sessions:
+            await self.manager.close(session)
+        await self.send({"type": "closed", "id": frame_id, "data": {"sessions": ids}})
 
     async def _batch(self, kind: str, data: dict[str, Any], frame_id: Any) -> None:
         items = data.get("items")
@@ -413,6 +497,10 @@ class Connection:
                 return err
             sub = {"type": kind, "data": item.get("data"), "deadline_ms": item.get("deadline_ms")}
             sub_id = item.get("id")
+            if not _valid_id(sub_id):
+                err = error_frame(ErrorCode.VALIDATION_ERROR, _ID_RULE, sub_id, errors=_field_error("id", _ID_RULE))
+                err["session"] = sid
+                return err
             reply = await self.execute(session, kind, sub, sub_id)
             assert reply is not None
             reply = dict(reply)
@@ -432,6 +520,37 @@ class Connection:
         else:
             results = await asyncio.gather(*(one(item) for item in items))
             await self.send({"type": "batch", "id": frame_id, "data": {"results": results}})
+
+
+_ID_RULE = "'id' must be a string, a number or null"
+
+
+def _valid_id(value: Any) -> bool:
+    return value is None or isinstance(value, (str, int, float))
+
+
+def _field_error(field: str, message: str) -> list[dict[str, Any]]:
+    return [{"type": "value_error", "loc": [field], "msg": message}]
+
+
+def _finite(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _wait_s(value: Any) -> float:
+    """An admission wait in seconds: a finite number >= 0 (ValueError otherwise)."""
+    if not _finite(value) or value < 0:
+        raise ValueError(f"not a wait in seconds: {value!r}")
+    return float(value)
+
+
+def _deadline_s(deadline_ms: Any) -> float | None:
+    if deadline_ms is None:
+        return None
+    if not _finite(deadline_ms) or deadline_ms <= 0:
+        rule = "'deadline_ms' must be a positive number of milliseconds"
+        raise InvalidAction(rule, details={"errors": _field_error("deadline_ms", rule)})
+    return float(deadline_ms) / 1000
 
 
 def _bad(message: str) -> CorralError:
