@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import logging
+import signal
 import socket
+import sys
 from typing import Any
 
 import uvicorn
@@ -81,20 +84,40 @@ def _serve_workers(env: str, host: str, port: int, workers: int, config: ServerC
     sock.set_inheritable(True)
     context = multiprocessing.get_context("spawn")
     processes = [context.Process(target=_worker, args=(env, sock, config, log_level)) for _ in range(workers)]
-    for process in processes:
-        process.start()
+
+    def stop(signum: int, frame: object) -> None:
+        for process in processes:
+            if process.is_alive():
+                process.terminate()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         for process in processes:
-            process.join()
-    except KeyboardInterrupt:
+            process.start()
         for process in processes:
-            process.terminate()
+            process.join()
     finally:
+        stop(0, None)
+        for process in processes:
+            process.join(timeout=10)
+            if process.is_alive():
+                process.kill()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
         with contextlib.suppress(OSError):
             sock.close()
 
 
+def _die_with_parent() -> None:
+    """Linux: have the kernel send SIGTERM to this worker if the supervising process dies."""
+    if sys.platform.startswith("linux"):
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL("libc.so.6", use_errno=True)
+            libc.prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+
+
 def _worker(env: str, sock: socket.socket, config: ServerConfig, log_level: str) -> None:
+    _die_with_parent()
     app = create_app(env, config)
     server = uvicorn.Server(uvicorn_config(app, config=config, log_level=log_level))
     server.run(sockets=[sock])
