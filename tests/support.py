@@ -63,6 +63,11 @@ class RunningServer:
     def http(self, **kwargs: Any) -> httpx.Client:
         return httpx.Client(base_url=self.url, timeout=10, **kwargs)
 
+    def call(self, coro: Any, timeout: float = 10) -> Any:
+        """Run a coroutine on the server's own event loop (to act on its sessions from a test)."""
+        loop = self.server.servers[0].get_loop()
+        return asyncio.run_coroutine_threadsafe(coro, loop).result(timeout)
+
     def ws(self, subprotocols: list[str] | None = None, headers: dict[str, str] | None = None) -> ClientConnection:
         """A raw ``websockets`` connection to ``/ws``."""
         return connect(

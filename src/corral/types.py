@@ -13,7 +13,7 @@ class Action(BaseModel):
     Unknown fields are refused so that a typo in an action is a validation error, never a silent no-op.
     """
 
-    model_config = ConfigDict(extra="forbid", validate_assignment=False)
+    model_config = ConfigDict(extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
 
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -23,9 +23,10 @@ class Observation(BaseModel):
 
     ``metadata`` is free-form data for logging and debugging; corral/1 carries it to the client.
     Reward and termination are not part of the observation: they travel in :class:`StepResult`.
+    ``bytes`` fields travel raw with the msgpack codec and as base64url text in JSON.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", ser_json_bytes="base64", val_json_bytes="base64")
 
     metadata: dict[str, Any] = Field(default_factory=dict)
 
@@ -33,7 +34,7 @@ class Observation(BaseModel):
 class State(BaseModel):
     """The episode's bookkeeping, as returned by ``state``. Environments may add fields."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", ser_json_bytes="base64", val_json_bytes="base64")
 
     episode_id: str | None = None
     step_count: int = 0

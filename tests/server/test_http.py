@@ -199,11 +199,15 @@ def test_http_requests_renew_the_lease(start_server: Any) -> None:
         assert http.get("/state", headers=session).json()["step_count"] == 6
 
 
-def test_http_on_a_websocket_session_does_not_detach_it(start_server: Any) -> None:
+def test_http_cannot_reach_a_websocket_session_by_its_id(start_server: Any) -> None:
     server = start_server(CountingEnv, lease_s=0.3, reap_interval_s=0.05)
     with server.ws([SUBPROTOCOL_JSON]) as ws, server.http() as http:
         sid = recv(ws)["data"]["session"]
-        assert http.get("/state", headers={"X-Session-Id": sid}).status_code == 200
+        response = http.get("/state", headers={"X-Session-Id": sid})
+        assert response.status_code == 404
+        assert response.json()["code"] == "SESSION_ERROR"
+        close = {"jsonrpc": "2.0", "id": 1, "method": "openenv/session/close", "params": {"session_id": sid}}
+        assert "error" in http.post("/mcp", json=close).json()
         session = server.manager.sessions[sid]
         assert session.connection is not None
         assert session.detached_at is None

@@ -239,17 +239,15 @@ def test_exceptions_in_the_environment_are_reported_with_their_call() -> None:
 
 
 def test_observations_must_travel_as_json() -> None:
-    class BlobObservation(Observation):
-        blob: bytes = b""
+    class Opaque:
+        pass
 
     class Blobby(FlipEnv):
-        observation_type = BlobObservation
-
         def reset(self, seed: int | None = None, episode_id: str | None = None, **options: Any) -> StepResult[Any]:
-            super().reset(seed, episode_id)
-            return StepResult(observation=BlobObservation(blob=b"\xff\xfe"))
+            result = super().reset(seed, episode_id)
+            return StepResult(observation=result.observation, info={"handle": Opaque()})
 
-    fails(Blobby, "reset", "cannot travel to the client as JSON", "base64")
+    fails(Blobby, "reset", "cannot travel to the client as JSON", "convert other objects")
 
 
 def test_state_must_be_the_declared_type_and_json() -> None:

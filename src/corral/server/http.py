@@ -120,7 +120,7 @@ class HttpRoutes:
             if session.connection is None:  # a session a WebSocket carries stays attached to it
                 session.detached_at = time.monotonic()
             return
-        session = await manager.open()
+        session = await manager.open(by_id=create)
         try:
             async with session.lock:
                 yield session, True
@@ -193,7 +193,7 @@ class HttpRoutes:
         sid = request.headers.get(HEADER_SESSION)
         if sid is not None:
             session = self.manager.sessions.get(sid)
-            if session is None:
+            if session is None or not session.by_id:
                 request_id = body.get("id") if isinstance(body, dict) else None
                 return JSONResponse(rpc_error(request_id, -32602, f"unknown session {sid!r}"))
         if isinstance(body, list):

@@ -47,11 +47,11 @@ async def handle_jsonrpc(manager: SessionManager, request: Any, session: Session
         if method == "tools/call":
             return await _call(manager, request_id, params, session)
         if method == "openenv/session/create":
-            created = await manager.open(lease_s=manager.config.lease_s)
+            created = await manager.open(by_id=True)
             return {"jsonrpc": "2.0", "id": request_id, "result": {"session_id": created.id}}
         if method == "openenv/session/close":
             sid = params.get("session_id")
-            if isinstance(sid, str) and sid in manager.sessions:
+            if isinstance(sid, str) and sid in manager.sessions and manager.sessions[sid].by_id:
                 await manager.close(manager.sessions[sid])
                 return {"jsonrpc": "2.0", "id": request_id, "result": {"closed": True}}
             return rpc_error(request_id, INVALID_PARAMS, f"unknown session_id {sid!r}")

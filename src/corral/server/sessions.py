@@ -51,6 +51,7 @@ class Session:
     """One environment instance and its bookkeeping. Requests on one session run one at a time, in order."""
 
     __slots__ = (
+        "by_id",
         "connection",
         "detached_at",
         "id",
@@ -65,8 +66,10 @@ class Session:
         "token",
     )
 
-    def __init__(self, runner: EnvRunner, lease_s: float) -> None:
+    def __init__(self, runner: EnvRunner, lease_s: float, by_id: bool = False) -> None:
         self.id = secrets.token_urlsafe(12)
+        #: HTTP and MCP sessions are named by their id alone; WebSocket ones need their connection or token.
+        self.by_id = by_id
         self.token = secrets.token_urlsafe(18)
         self.runner = runner
         self.lease_s = lease_s
@@ -158,8 +161,12 @@ class SessionManager:
             details={"active_sessions": self.active, "max_sessions": self.capacity, "retry_after": 1},
         )
 
-    async def open(self, *, admitted: bool = False, lease_s: float | None = None) -> Session:
-        """Create a session. Without ``admitted``, a slot is reserved first (or CapacityReached)."""
+    async def open(self, *, admitted: bool = False, lease_s: float | None = None, by_id: bool = False) -> Session:
+        """Create a session. Without ``admitted``, a slot is reserved first (or CapacityReached).
+
+        ``by_id``: the session may be used by anyone naming its id (HTTP ``X-Session-Id``, MCP
+        ``session_id``); other sessions are reachable only through their connection or resume token.
+        """
         if not admitted:
             await self.admit()
         try:
@@ -171,7 +178,7 @@ class SessionManager:
                 details={"factory_name": self.env_cls.__name__},
             ) from exc
         self._reserved -= 1
-        session = Session(runner, self.config.lease_s if lease_s is None else lease_s)
+        session = Session(runner, self.config.lease_s if lease_s is None else lease_s, by_id)
         self.sessions[session.id] = session
         self.metrics.sessions_opened += 1
         self.metrics.sessions_active = len(self.sessions)
@@ -187,8 +194,9 @@ class SessionManager:
             self._release_reservation()
 
     def get(self, session_id: str) -> Session:
+        """A session opened over HTTP or MCP, by its id (WebSocket sessions are not reachable this way)."""
         session = self.sessions.get(session_id)
-        if session is None:
+        if session is None or not session.by_id:
             raise SessionError(
                 f"session {session_id!r} does not exist (closed, expired or never opened); open a new one",
                 details={"session": session_id},

@@ -320,8 +320,8 @@ def _check_result(cls: EnvClass, result: Any, where: str) -> dict[str, Any]:
         raise _fail(call, f"{where} returned a {type(observation).__name__} observation, but observation_type "
                     f"is {obs_type.__name__}", f"return {obs_type.__name__}(...) from {call}, or declare the "
                     "observation_type the environment really returns")
-    fix = ("use JSON-friendly fields in the observation and in info (str, int, float, bool, lists, dicts, nested "
-           "models); for bytes set model_config = ConfigDict(ser_json_bytes='base64', val_json_bytes='base64')")
+    fix = ("use JSON-friendly fields in the observation and in info (str, int, float, bool, bytes, lists, dicts, "
+           "nested models); convert other objects (sets, numpy arrays, custom classes) before returning them")
     try:
         data: dict[str, Any] = orjson.loads(orjson.dumps(envelope(result, Dialect.CORRAL)))
         received = obs_type.model_validate(data["observation"])
