@@ -5,12 +5,14 @@ from __future__ import annotations
 import asyncio
 import inspect
 import socket
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
 
 from corral import State
 from corral.client import AnyObservation, AsyncEnvClient, AsyncSessionGroup, EnvClient, SessionGroup, Timeouts
+from corral.client.transport import AsyncConnection, websockets_connect_async
 from corral.envs.echo import EchoAction, EchoObservation
 from corral.envs.guess import GuessObservation, GuessState
 from corral.errors import (
@@ -74,6 +76,24 @@ async def test_first_request_of_a_lazy_client_carries_an_id(start_server: Any) -
     try:
         await env.reset()
         assert len(server.manager.sessions[env.session_id].replay) == 1
+    finally:
+        await env.close()
+
+
+async def test_concurrent_first_requests_share_one_connection(start_server: Any) -> None:
+    server = start_server(CountingEnv)
+    opened: list[str] = []
+
+    async def counting(url: str, subprotocols: Sequence[str], headers: Mapping[str, str],
+                       open_timeout: float) -> AsyncConnection:
+        opened.append(url)
+        return await websockets_connect_async(url, subprotocols, headers, open_timeout)
+
+    env = AsyncEnvClient(server.url, transport=counting)
+    try:
+        await asyncio.gather(env.reset(), env.state(), env.list_tools())
+        assert len(opened) == 1
+        assert len(server.manager.sessions) == 1
     finally:
         await env.close()
 

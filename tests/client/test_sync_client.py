@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from corral import State
 from corral.client import AnyObservation, EnvClient, Timeouts
 from corral.client._base import http_url, websocket_url
+from corral.client.transport import Connection, websockets_connect
 from corral.envs.echo import EchoAction, EchoObservation
 from corral.envs.guess import GuessObservation, GuessState
 from corral.errors import (
@@ -126,6 +128,18 @@ def test_first_request_of_a_lazy_client_carries_an_id(start_server: Any) -> None
         assert len(server.manager.sessions[env.session_id].replay) == 1  # recorded by id: replayable
     finally:
         env.close()
+
+
+def test_a_custom_transport_opens_the_connection(echo_server: RunningServer) -> None:
+    calls: list[tuple[str, list[str], dict[str, str], float]] = []
+
+    def recording(url: str, subprotocols: Sequence[str], headers: Mapping[str, str], open_timeout: float) -> Connection:
+        calls.append((url, list(subprotocols), dict(headers), open_timeout))
+        return websockets_connect(url, subprotocols, headers, open_timeout)
+
+    with EnvClient(echo_server.url, token="t", transport=recording, timeouts=Timeouts(connect=3)) as env:
+        assert env.reset().reward == 0.0
+    assert calls == [(websocket_url(echo_server.url), ["corral.v1"], {"Authorization": "Bearer t"}, 3)]
 
 
 def test_step_before_reset(echo_server: RunningServer) -> None:

@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 
 from corral import ServerConfig, State
-from corral.client import EnvClient, LinkState
+from corral.client import EnvClient, LinkState, Timeouts
 from corral.envs.echo import EchoEnvironment, EchoObservation
 from corral.envs.guess import GuessEnvironment, GuessState, bisect_policy
 from corral.errors import (
@@ -17,10 +18,12 @@ from corral.errors import (
     InvalidAction,
     ResetNeeded,
     SeedNotSupported,
+    TransportError,
     Unauthorized,
     UsageError,
 )
 from corral.testing import AsyncInProcessClient, InProcessClient
+from corral.testing.inprocess import Dialect
 
 from .envs import FlipEnv, SlowEnv
 
@@ -208,3 +211,47 @@ async def test_the_blocking_client_works_inside_a_running_loop() -> None:
     with InProcessClient(EchoEnvironment) as env:
         env.reset()
         assert env.step({"message": "nested"}).observation.echoed_message == "nested"
+
+
+class SlowCloseEnv(FlipEnv):
+    def close(self) -> None:
+        time.sleep(0.2)  # on a worker thread: the app is mid-close while the client closes
+        super().close()
+
+
+@pytest.mark.parametrize("dialect", ["corral/1", "compat"])
+def test_close_waits_for_instances_that_close_slowly(dialect: Dialect) -> None:
+    SlowCloseEnv.closed = 0
+    with InProcessClient(SlowCloseEnv, dialect=dialect) as env:
+        env.reset()
+        if dialect == "corral/1":
+            env.sessions(2).close()
+            env.sessions(1)
+    assert SlowCloseEnv.closed == (4 if dialect == "corral/1" else 1)
+
+
+async def test_async_close_waits_for_instances_that_close_slowly() -> None:
+    SlowCloseEnv.closed = 0
+    async with AsyncInProcessClient(SlowCloseEnv) as env:
+        await env.reset()
+        await (await env.sessions(2)).close()
+        await env.sessions(1)
+    assert SlowCloseEnv.closed == 4
+
+
+def test_a_compat_timeout_closes_the_client() -> None:
+    with InProcessClient(SlowEnv, dialect="compat", timeouts=Timeouts(request=0.1)) as env:
+        env.reset()
+        with pytest.raises(TransportError, match="no reply"):
+            env.step({"delay": 0.5})
+        assert env.closed
+        with pytest.raises(ClientClosed):
+            env.state()
+
+
+async def test_async_compat_timeout_closes_the_client() -> None:
+    async with AsyncInProcessClient(SlowEnv, dialect="compat", timeouts=Timeouts(request=0.1)) as env:
+        await env.reset()
+        with pytest.raises(TransportError, match="no reply"):
+            await env.step({"delay": 0.5})
+        assert env.closed

@@ -1,19 +1,30 @@
 """Everything the blocking and async clients share that does no I/O: frames, replies, resume state.
 
-The two clients differ only in how bytes move (``websockets.sync`` vs ``websockets.asyncio``).
+The two clients differ only in how bytes move: a blocking or an async transport (see ``transport.py``).
 """
 
 from __future__ import annotations
 
 import itertools
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from enum import Enum
 from typing import Any, Generic, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from ..errors import ConnectionLost, CorralError, InvalidAction, ProtocolError, UsageError, error_for_code
+from ..errors import (
+    ClientClosed,
+    ConnectionLost,
+    CorralError,
+    InvalidAction,
+    ProtocolError,
+    TransportError,
+    UsageError,
+    error_for_code,
+)
 from ..protocol import (
     HEADER_OPEN,
     HEADER_RESUME_SESSION,
@@ -29,6 +40,8 @@ from ..types import Action, Observation, State, StepResult
 
 #: Error codes after which an OpenEnv server closes the connection.
 _FATAL = frozenset({"CAPACITY_REACHED", "FACTORY_ERROR", "SESSION_ERROR"})
+#: Error codes after which trying to resume again cannot help.
+_RESUME_HOPELESS = frozenset({"RESUME_REJECTED", "SESSION_ERROR", "UNAUTHORIZED"})
 
 
 class AnyObservation(Observation):
@@ -39,6 +52,15 @@ class AnyObservation(Observation):
 
 ObsT = TypeVar("ObsT", bound=Observation)
 StateT = TypeVar("StateT", bound=State)
+TransportT = TypeVar("TransportT")
+ClientT = TypeVar("ClientT")
+
+
+class LinkState(str, Enum):
+    NEW = "new"
+    OPEN = "open"
+    RECONNECTING = "reconnecting"
+    CLOSED = "closed"
 
 
 @dataclass(frozen=True)
@@ -105,6 +127,7 @@ class ClientCore(Generic[ObsT, StateT]):
         self.hello: dict[str, Any] = {}
         #: compat: the fatal error frame an OpenEnv server sent before it closed the link (see link_lost).
         self.farewell: dict[str, Any] | None = None
+        self.shut_down = False
 
     # -- handshake -------------------------------------------------------------------------------
 
@@ -187,6 +210,87 @@ class ClientCore(Generic[ObsT, StateT]):
     def deadline_ms(deadline: float | None) -> float | None:
         return None if deadline is None else deadline * 1000
 
+    # -- each call's frame, and what its reply means ----------------------------------------------
+
+    def reset_frame(self, seed: int | None, episode_id: str | None, options: dict[str, Any]) -> dict[str, Any]:
+        return self.request("reset", self.reset_data(seed, episode_id, options))
+
+    def step_frame(self, action: Action | dict[str, Any], deadline: float | None) -> dict[str, Any]:
+        return self.request("step", self.action_data(action), deadline_ms=self.deadline_ms(deadline))
+
+    def step_result(self, reply: dict[str, Any]) -> StepResult[Any]:
+        """The reply to ``reset`` or ``step``."""
+        return self.result(self.check(reply, "observation"))
+
+    def state_frame(self) -> dict[str, Any]:
+        return self.request("state")
+
+    def state_result(self, reply: dict[str, Any]) -> Any:
+        return self.state(self.check(reply, "state"))
+
+    def list_tools_frame(self) -> dict[str, Any]:
+        return self.request("mcp", {"jsonrpc": "2.0", "id": 1, "method": "tools/list"})
+
+    def tools_result(self, reply: dict[str, Any]) -> list[dict[str, Any]]:
+        return list(self.mcp_result(self.check(reply, "mcp"))["tools"])
+
+    def tool_call_frame(self, name: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        params = {"name": name, "arguments": arguments}
+        return self.request("mcp", {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": params})
+
+    def tool_result(self, reply: dict[str, Any]) -> Any:
+        """The tool's value; a tool that raised (``isError``) raises :class:`~corral.errors.CorralError`."""
+        result = self.mcp_result(self.check(reply, "mcp"))
+        if result.get("isError"):
+            raise CorralError(str(result["content"][0]["text"]))
+        return result.get("data")
+
+    def open_frame(self, count: int) -> dict[str, Any]:
+        self.require_corral("sessions()")
+        return self.request("open", {"count": count})
+
+    def on_opened(self, reply: dict[str, Any]) -> list[str]:
+        """Remember the sessions an ``open`` reply granted (to resume and close them); their ids."""
+        ids = []
+        for item in self.check(reply, "opened")["sessions"]:
+            self.extra_sessions[item["session"]] = item["resume_token"]
+            ids.append(item["session"])
+        return ids
+
+    def reset_payloads(self, size: int, seeds: Sequence[int | None] | None, options: dict[str, Any]) -> list[Any]:
+        return [self.reset_data(seed, None, options) for seed in seeds or [None] * size]
+
+    def batch_frame(self, kind: str, ids: list[str], payloads: list[Any]) -> dict[str, Any]:
+        items = [{"session": sid, "data": data, "id": next(self.ids)} for sid, data in zip(ids, payloads, strict=True)]
+        return self.request(f"{kind}_many", {"items": items})
+
+    def batch_results(self, reply: dict[str, Any]) -> list[StepResult[Any]]:
+        data = self.check(reply, "batch")
+        results = data.get("results") if isinstance(data, dict) else None
+        if not isinstance(results, list):
+            raise ProtocolError("malformed batch reply")
+        return [self.step_result(item) for item in results]
+
+    def close_sessions_frame(self, ids: list[str]) -> dict[str, Any]:
+        """The frame that closes these extra sessions, which are forgotten (never resumed) from now on."""
+        for sid in ids:
+            self.extra_sessions.pop(sid, None)
+        return self.request("close_many", {"sessions": ids})
+
+    def shutdown_frames(self) -> list[dict[str, Any]]:
+        """The frames that close every session still open: the first time, then none.
+
+        An OpenEnv server answers ``close`` by closing the link; a corral/1 server answers each frame."""
+        if self.shut_down:
+            return []
+        self.shut_down = True
+        frames = []
+        if self.corral and self.extra_sessions:
+            frames.append(self.close_sessions_frame(list(self.extra_sessions)))
+        if self.session_id or not self.corral:
+            frames.append(self.request("close"))
+        return frames
+
     # -- replies -------------------------------------------------------------------------------
 
     def encode(self, frame: dict[str, Any]) -> str | bytes:
@@ -218,13 +322,14 @@ class ClientCore(Generic[ObsT, StateT]):
         return error_for_code(str(data.get("code", "ERROR")), str(data.get("message", "server error")), details)
 
     def link_lost(self, cause: BaseException | None = None) -> CorralError:
-        """Why a compat link closed. An OpenEnv server ends a session (``CAPACITY_REACHED``,
-        ``FACTORY_ERROR``, ``SESSION_ERROR``) with one error frame, unprompted or as a reply, then
-        closes: that error is the reason, for every later call too, not the close."""
+        """Why a link that is not resumed (compat, or resume off) closed. An OpenEnv server ends a
+        session (``CAPACITY_REACHED``, ``FACTORY_ERROR``, ``SESSION_ERROR``) with one error frame,
+        unprompted or as a reply, then closes: that error is the reason, for every later call too."""
         if self.farewell is not None:
             return self.error(self.farewell.get("data") or {})
         because = f": {cause}" if cause is not None else ""
-        return ConnectionLost(f"the connection to the server was lost (OpenEnv dialect: no resume){because}")
+        why = "resume is off" if self.corral else "OpenEnv dialect: no resume"
+        return ConnectionLost(f"the connection to the server was lost ({why}){because}")
 
     def result(self, data: Any) -> StepResult[Any]:
         if not isinstance(data, dict) or "observation" not in data:
@@ -256,12 +361,6 @@ class ClientCore(Generic[ObsT, StateT]):
                              details={"error": error})
         return data.get("result")
 
-    def batch_results(self, data: Any) -> list[StepResult[Any]]:
-        results = data.get("results") if isinstance(data, dict) else None
-        if not isinstance(results, list):
-            raise ProtocolError("malformed batch reply")
-        return [self.result(self.check(item, "observation")) for item in results]
-
     def batch_actions(
         self, ids: list[str], actions: Sequence[Action | dict[str, Any] | None]
     ) -> tuple[list[str], list[Any], list[int]]:
@@ -283,31 +382,106 @@ class ClientCore(Generic[ObsT, StateT]):
             raise UsageError(f"{what} needs a corral/1 server; this server speaks only the OpenEnv dialect")
 
 
-def handshake_error(url: str, exc: BaseException) -> CorralError:
-    """Translate a failed WebSocket open into a Corral error that says what to do."""
-    from websockets.exceptions import InvalidStatus
+class ClientBase(Generic[ObsT, StateT, TransportT]):
+    """What :class:`~corral.EnvClient` and :class:`~corral.AsyncEnvClient` share: arguments, link state,
+    and the properties that read the server's hello. They add the I/O.
 
-    from ..errors import TransportError
+    ``transport`` opens the WebSocket (see :mod:`corral.client.transport`); None dials a real socket.
+    """
 
-    if isinstance(exc, InvalidStatus):
-        response = exc.response
-        try:
-            import orjson
+    def __init__(
+        self,
+        url: str,
+        *,
+        action_type: type[Action] | None = None,
+        observation_type: type[ObsT] | None = None,
+        state_type: type[StateT] | None = None,
+        token: str | None = None,
+        codec: str = "json",
+        timeouts: Timeouts | None = None,
+        resume: bool = True,
+        admission_wait: float | None = None,
+        open_session: bool = True,
+        transport: TransportT | None = None,
+    ) -> None:
+        self._core: ClientCore[ObsT, StateT] = ClientCore(
+            url, action_type=action_type, observation_type=observation_type, state_type=state_type,
+            token=token, codec=codec, open_session=open_session, admission_wait=admission_wait,
+        )
+        self.timeouts = timeouts or Timeouts()
+        self.resume = resume
+        self.state_ = LinkState.NEW
+        self._transport = transport
+        self._lost: CorralError | None = None  # why a link that is not resumed closed, for later calls
+        self._init_link()
 
-            body = orjson.loads(response.body or b"{}")
-        except Exception:
-            body = {}
-        if not isinstance(body, dict):
-            body = {}
-        code = str(body.get("code") or {401: "UNAUTHORIZED", 503: "CAPACITY_REACHED"}.get(response.status_code, ""))
-        message = str(body.get("message") or f"server refused the connection with HTTP {response.status_code}")
-        if code:
-            details = {k: v for k, v in body.items() if k not in ("code", "message")}
-            retry_after = response.headers.get("Retry-After")
-            if retry_after is not None:
-                details["retry_after"] = retry_after
-            return error_for_code(code, message, details)
-        return TransportError(f"{url}: {message}")
-    if isinstance(exc, (OSError, TimeoutError)):
-        return TransportError(f"cannot connect to {url}: {exc}; is the server running?")
-    return TransportError(f"cannot connect to {url}: {type(exc).__name__}: {exc}")
+    def _init_link(self) -> None:
+        """Set up what the subclass's I/O keeps per link (called by ``__init__``)."""
+
+    @property
+    def dialect(self) -> str:
+        return "corral/1" if self._core.corral else "compat"
+
+    @property
+    def session_id(self) -> str | None:
+        return self._core.session_id
+
+    @property
+    def hello(self) -> dict[str, Any]:
+        return self._core.hello
+
+    def _closing(self) -> list[str | bytes] | None:
+        """Mark the client closed. The encoded frames that end its sessions, to send before the link
+        closes; None when it was closed already."""
+        self._lost = None
+        if self.state_ is LinkState.CLOSED:
+            return None
+        self.state_ = LinkState.CLOSED
+        return [self._core.encode(frame) for frame in self._core.shutdown_frames()]
+
+    @staticmethod
+    def _closed_error() -> ClientClosed:
+        return ClientClosed("this client is closed; create a new one")
+
+    def _refused(self) -> CorralError:
+        """What a request on a closed client raises: why a compat server closed the link, if it said."""
+        return self._closed_error() if self._lost is None else self._lost.with_traceback(None)
+
+    def _step_timeout(self, deadline: float | None) -> float | None:
+        """How long to wait for a step the server bounds with ``deadline``: its error comes back in time."""
+        return None if deadline is None else deadline + self.timeouts.connect
+
+    @staticmethod
+    def _no_reply(limit: float | None) -> TransportError:
+        return TransportError(f"no reply within {limit}s; the server may be overloaded or the environment hung")
+
+    def _resume_delays(self) -> Iterator[float]:
+        """The pauses between resume attempts (doubling from 20 ms to 1 s) until the resume window,
+        capped by the server's lease, is over."""
+        lease = float(self._core.hello.get("limits", {}).get("lease_s", self.timeouts.resume))
+        deadline = time.monotonic() + min(self.timeouts.resume, lease)
+        delay = 0.02
+        while time.monotonic() < deadline:
+            yield delay
+            delay = min(delay * 2, 1.0)
+
+    @staticmethod
+    def _resume_hopeless(exc: CorralError) -> bool:
+        return exc.code in _RESUME_HOPELESS
+
+    @staticmethod
+    def _resume_failed(last: BaseException | None) -> ConnectionLost:
+        return ConnectionLost(f"the connection dropped and the session could not be resumed: {last}")
+
+
+class GroupBase(Generic[ClientT]):
+    """What :class:`~corral.SessionGroup` and :class:`~corral.AsyncSessionGroup` share: their client
+    and their sessions."""
+
+    def __init__(self, client: ClientT, ids: list[str]) -> None:
+        self._client = client
+        self.ids = ids
+        self._closed = False
+
+    def __len__(self) -> int:
+        return len(self.ids)

@@ -7,25 +7,20 @@ client for concurrency, or :meth:`EnvClient.sessions` for many environments over
 from __future__ import annotations
 
 import contextlib
-import inspect
 import time
 from collections.abc import Sequence
 from types import TracebackType
 from typing import Any, Generic
 
 from websockets.exceptions import ConnectionClosed
-from websockets.sync.client import ClientConnection, connect
 
-from ..errors import ClientClosed, ConnectionLost, CorralError, TransportError
+from ..errors import ConnectionLost, CorralError
 from ..types import Action, StepResult
-from ._base import ClientCore, ObsT, StateT, Timeouts, handshake_error
-from .async_client import LinkState
-
-#: websockets >= 17.1 warns when a connection opened without ``with`` is used, unless it is opened as legacy.
-_DIRECT_CONNECT: dict[str, Any] = {"legacy": True} if "legacy" in inspect.signature(connect).parameters else {}
+from ._base import ClientBase, ClientCore, GroupBase, LinkState, ObsT, StateT
+from .transport import Connect, Connection, websockets_connect
 
 
-class EnvClient(Generic[ObsT, StateT]):
+class EnvClient(ClientBase[ObsT, StateT, Connect]):
     """Talks to one environment server over one WebSocket, blocking. Use it as a context manager::
 
         with EnvClient(url, observation_type=EchoObservation) as env:
@@ -33,47 +28,14 @@ class EnvClient(Generic[ObsT, StateT]):
             result = env.step({"message": "hi"})
     """
 
-    def __init__(
-        self,
-        url: str,
-        *,
-        action_type: type[Action] | None = None,
-        observation_type: type[ObsT] | None = None,
-        state_type: type[StateT] | None = None,
-        token: str | None = None,
-        codec: str = "json",
-        timeouts: Timeouts | None = None,
-        resume: bool = True,
-        admission_wait: float | None = None,
-        open_session: bool = True,
-    ) -> None:
-        self._core: ClientCore[ObsT, StateT] = ClientCore(
-            url, action_type=action_type, observation_type=observation_type, state_type=state_type,
-            token=token, codec=codec, open_session=open_session, admission_wait=admission_wait,
-        )
-        self.timeouts = timeouts or Timeouts()
-        self.resume = resume
-        self.state_ = LinkState.NEW
-        self._ws: ClientConnection | None = None
-        self._lost: CorralError | None = None  # why the server closed a compat link, for later calls
+    def _init_link(self) -> None:
+        self._ws: Connection | None = None
 
     # -- lifecycle -------------------------------------------------------------------------------
 
-    @property
-    def dialect(self) -> str:
-        return "corral/1" if self._core.corral else "compat"
-
-    @property
-    def session_id(self) -> str | None:
-        return self._core.session_id
-
-    @property
-    def hello(self) -> dict[str, Any]:
-        return self._core.hello
-
     def connect(self) -> EnvClient[ObsT, StateT]:
         if self.state_ is LinkState.CLOSED:
-            raise ClientClosed("this client is closed; create a new one")
+            raise self._closed_error()
         if self.state_ is LinkState.NEW:
             self._open(resume=False)
             self.state_ = LinkState.OPEN
@@ -94,35 +56,19 @@ class EnvClient(Generic[ObsT, StateT]):
 
     def close(self) -> None:
         """Close the session(s) and the connection. Idempotent."""
-        self._lost = None
-        if self.state_ is LinkState.CLOSED:
+        farewell = self._closing()
+        if farewell is None or self._ws is None:
             return
-        self.state_ = LinkState.CLOSED
-        ws = self._ws
-        if ws is not None:
-            core = self._core
-            with contextlib.suppress(Exception):
-                if core.corral and core.extra_sessions:
-                    ws.send(core.encode(core.request("close_many", {"sessions": list(core.extra_sessions)})))
-                if core.session_id or not core.corral:
-                    ws.send(core.encode(core.request("close")))
-            with contextlib.suppress(Exception):
-                ws.close()
+        with contextlib.suppress(Exception):
+            for data in farewell:
+                self._ws.send(data)
+        with contextlib.suppress(Exception):
+            self._ws.close()
 
     def _open(self, resume: bool) -> None:
         core = self._core
-        try:
-            ws = connect(
-                core.url,
-                subprotocols=core.subprotocols(),  # type: ignore[arg-type]
-                additional_headers=core.headers(resume),
-                open_timeout=self.timeouts.connect,
-                max_size=None,
-                compression=None,
-                **_DIRECT_CONNECT,
-            )
-        except Exception as exc:
-            raise handshake_error(core.url, exc) from exc
+        connect = self._transport or websockets_connect
+        ws = connect(core.url, core.subprotocols(), core.headers(resume), self.timeouts.connect)
         core.on_accepted(ws.subprotocol)
         try:
             if core.corral:
@@ -145,22 +91,18 @@ class EnvClient(Generic[ObsT, StateT]):
         if not self.resume:
             self.state_ = LinkState.CLOSED
             raise ConnectionLost(f"the connection to the server was lost: {cause}") from cause
-        lease = float(self._core.hello.get("limits", {}).get("lease_s", self.timeouts.resume))
-        deadline = time.monotonic() + min(self.timeouts.resume, lease)
-        delay = 0.02
         last: BaseException = cause
-        while time.monotonic() < deadline:
+        for delay in self._resume_delays():
             try:
                 self._open(resume=True)
                 return
             except CorralError as exc:
                 last = exc
-                if exc.code in ("RESUME_REJECTED", "SESSION_ERROR", "UNAUTHORIZED"):
+                if self._resume_hopeless(exc):
                     break
                 time.sleep(delay)
-                delay = min(delay * 2, 1.0)
         self.state_ = LinkState.CLOSED
-        raise ConnectionLost(f"the connection dropped and the session could not be resumed: {last}") from cause
+        raise self._resume_failed(last) from cause
 
     def _read_farewell(self) -> None:
         """Decode a frame the server sent before closing that nobody has read (it may say why)."""
@@ -174,9 +116,7 @@ class EnvClient(Generic[ObsT, StateT]):
         if self.state_ is LinkState.NEW:
             self.connect()
         if self.state_ is LinkState.CLOSED:
-            if self._lost is not None:
-                raise self._lost.with_traceback(None)
-            raise ClientClosed("this client is closed; create a new one")
+            raise self._refused()
         core = self._core
         limit = timeout if timeout is not None else self.timeouts.request
         until = None if limit is None else time.monotonic() + limit
@@ -200,83 +140,52 @@ class EnvClient(Generic[ObsT, StateT]):
             except TimeoutError:
                 if not core.corral:
                     self.close()  # without request ids a late reply would desync every later one
-                raise TransportError(
-                    f"no reply within {limit}s; the server may be overloaded or the environment hung"
-                ) from None
+                raise self._no_reply(limit) from None
             except ConnectionClosed as exc:
                 self._reconnect(exc)
                 sent = False  # resend with the same id: the server answers it once, from its record
 
     def reset(self, seed: int | None = None, episode_id: str | None = None, **options: Any) -> StepResult[ObsT]:
         core = self._connected()
-        reply = self._request(core.request("reset", core.reset_data(seed, episode_id, options)))
-        return core.result(core.check(reply, "observation"))
+        return core.step_result(self._request(core.reset_frame(seed, episode_id, options)))
 
     def step(self, action: Action | dict[str, Any], *, deadline: float | None = None) -> StepResult[ObsT]:
         """Apply one action. ``deadline`` (seconds) is enforced by a corral/1 server."""
         core = self._connected()
-        frame = core.request("step", core.action_data(action), deadline_ms=core.deadline_ms(deadline))
-        reply = self._request(frame, None if deadline is None else deadline + self.timeouts.connect)
-        return core.result(core.check(reply, "observation"))
+        return core.step_result(self._request(core.step_frame(action, deadline), self._step_timeout(deadline)))
 
     def state(self) -> StateT:
         core = self._connected()
-        return core.state(core.check(self._request(core.request("state")), "state"))  # type: ignore[no-any-return]
+        return core.state_result(self._request(core.state_frame()))  # type: ignore[no-any-return]
 
     def list_tools(self) -> list[dict[str, Any]]:
         core = self._connected()
-        reply = self._request(core.request("mcp", {"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
-        return list(core.mcp_result(core.check(reply, "mcp"))["tools"])
+        return core.tools_result(self._request(core.list_tools_frame()))
 
     def call_tool(self, name: str, **arguments: Any) -> Any:
         core = self._connected()
-        rpc = {"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": name, "arguments": arguments}}
-        result = core.mcp_result(core.check(self._request(core.request("mcp", rpc)), "mcp"))
-        if result.get("isError"):
-            raise CorralError(str(result["content"][0]["text"]))
-        return result.get("data")
+        return core.tool_result(self._request(core.tool_call_frame(name, arguments)))
 
     def sessions(self, count: int) -> SessionGroup[ObsT]:
         """Open ``count`` more sessions on this connection, driven together with batched frames."""
-        core = self._core
-        self.connect()
-        core.require_corral("sessions()")
-        reply = core.check(self._request(core.request("open", {"count": count})), "opened")
-        ids = []
-        for item in reply["sessions"]:
-            core.extra_sessions[item["session"]] = item["resume_token"]
-            ids.append(item["session"])
-        return SessionGroup(self, ids)
+        core = self.connect()._core
+        return SessionGroup(self, core.on_opened(self._request(core.open_frame(count))))
 
     def _batch(self, kind: str, ids: list[str], payloads: list[Any]) -> list[StepResult[ObsT]]:
-        core = self._core
-        items = [{"session": sid, "data": data, "id": next(core.ids)} for sid, data in zip(ids, payloads, strict=True)]
-        reply = self._request(core.request(f"{kind}_many", {"items": items}))
-        return core.batch_results(core.check(reply, "batch"))
+        return self._core.batch_results(self._request(self._core.batch_frame(kind, ids, payloads)))
 
     def _close_sessions(self, ids: list[str]) -> None:
-        core = self._core
-        for sid in ids:
-            core.extra_sessions.pop(sid, None)
+        frame = self._core.close_sessions_frame(ids)
         if self.state_ is LinkState.OPEN:
-            self._request(core.request("close_many", {"sessions": ids}))
+            self._request(frame)
 
 
-class SessionGroup(Generic[ObsT]):
+class SessionGroup(GroupBase["EnvClient[ObsT, Any]"], Generic[ObsT]):
     """Many sessions on one connection; ``reset`` and ``step`` act on all of them in one frame."""
 
-    def __init__(self, client: EnvClient[ObsT, Any], ids: list[str]) -> None:
-        self._client = client
-        self.ids = ids
-        self._closed = False
-
-    def __len__(self) -> int:
-        return len(self.ids)
-
     def reset(self, seeds: list[int | None] | None = None, **options: Any) -> list[StepResult[ObsT]]:
-        seeds = seeds or [None] * len(self.ids)
-        core = self._client._core
-        return self._client._batch("reset", self.ids, [core.reset_data(s, None, options) for s in seeds])
+        payloads = self._client._core.reset_payloads(len(self.ids), seeds, options)
+        return self._client._batch("reset", self.ids, payloads)
 
     def step(self, actions: Sequence[Action | dict[str, Any] | None]) -> list[StepResult[ObsT] | None]:
         """Step every session whose action is not None (finished ones are skipped: their slot is None)."""

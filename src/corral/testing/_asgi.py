@@ -1,22 +1,23 @@
 """Talk to an ASGI app with no sockets: its ``receive`` and ``send`` callables are two queues.
 
 :class:`Lifespan` runs the app's startup and shutdown; :class:`ASGIWebSocket` is one WebSocket
-connection with the shape of a ``websockets`` client connection (``subprotocol``, ``send``, ``recv``,
-``close``), so a client drives it the way it drives a real socket.
+connection with the shape of a ``websockets`` client connection (an
+:class:`~corral.client.transport.AsyncConnection`), so a client drives it the way it drives a real socket.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from websockets.datastructures import Headers
-from websockets.exceptions import InvalidStatus
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, InvalidStatus
+from websockets.frames import Close
 from websockets.http11 import Response
 
-from ..errors import ConnectionLost, TransportError
+from ..errors import TransportError
 
 Message = MutableMapping[str, Any]
 ASGIApp = Callable[[MutableMapping[str, Any], Callable[[], Awaitable[Message]], Callable[[Message], Awaitable[None]]],
@@ -54,9 +55,13 @@ class _AppCall:
         return message
 
     async def wait(self, timeout: float) -> None:
-        """Wait for the app's call to end; cancel it after ``timeout`` seconds."""
-        with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError):
-            await asyncio.wait_for(self.task, timeout)
+        """Wait for the app's call to end; cancel it after ``timeout`` seconds. A waiter that is
+        cancelled itself leaves the call running (its cleanup, closing sessions, is not cut short)."""
+        await asyncio.wait((self.task,), timeout=timeout)
+        if not self.task.done():
+            self.task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.task
 
 
 class Lifespan:
@@ -140,14 +145,14 @@ class ASGIWebSocket:
         raise InvalidStatus(await _refusal(call, first, timeout))
 
     async def send(self, data: str | bytes) -> None:
-        """Deliver one frame to the app. Raises ConnectionLost once the connection is closed."""
+        """Deliver one frame to the app. Raises ``ConnectionClosed`` once the connection is closed."""
         if self.close_code is not None:
-            raise ConnectionLost(f"the connection is closed (code {self.close_code})")
+            raise self._closed()
         key = "bytes" if isinstance(data, bytes) else "text"
         self._call.put({"type": "websocket.receive", key: data})
 
     async def recv(self) -> str | bytes:
-        """The app's next frame. Raises ConnectionLost when the app closes the connection or ends."""
+        """The app's next frame. Raises ``ConnectionClosed`` when the app closes the connection or ends."""
         while self.close_code is None:
             message = await self._call.get()
             kind = message["type"]
@@ -158,8 +163,22 @@ class ASGIWebSocket:
                 self.close_code = int(message.get("code", 1000))
             elif kind == _FINISHED:
                 self.close_code = 1011 if self._call.error else 1006
-                raise ConnectionLost(f"the app ended the connection: {self._call.error}") from self._call.error
-        raise ConnectionLost(f"the app closed the connection (code {self.close_code})")
+                raise self._closed() from self._call.error
+        raise self._closed()
+
+    async def __aiter__(self) -> AsyncIterator[str | bytes]:
+        """The app's frames until it closes the connection: quietly on a normal close, else ``ConnectionClosed``."""
+        with contextlib.suppress(ConnectionClosedOK):
+            while True:
+                yield await self.recv()
+
+    def _closed(self) -> ConnectionClosed:
+        code = self.close_code
+        if code is None or code == 1006:  # 1006: no close frame, the app just ended
+            return ConnectionClosedError(None, None)
+        if code in (1000, 1001):
+            return ConnectionClosedOK(Close(code, ""), None)
+        return ConnectionClosedError(Close(code, ""), None)
 
     async def close(self, code: int = 1000, timeout: float = 10.0) -> None:
         """Tell the app the client went away and wait for its handler to return. Idempotent."""

@@ -17,7 +17,8 @@ import httpx
 from websockets.sync.client import ClientConnection, connect
 
 from ..client import EnvClient, Timeouts
-from ..client._base import ClientCore, handshake_error, http_url
+from ..client._base import ClientCore, http_url
+from ..client.transport import handshake_error
 from ..errors import CapacityReached, CorralError, SeedNotSupported, TransportError
 from ..types import Action
 from .conformance import ConformanceError, first_difference
