@@ -17,6 +17,7 @@ from typing import Any
 
 import orjson
 
+from ..environment import AsyncEnvironment
 from ..errors import CapacityReached, CorralError, EnvironmentFailed, FactoryError, InvalidAction, SessionError
 from ..protocol import (
     PROTOCOL_VERSION,
@@ -122,6 +123,8 @@ class Connection:
         self.in_flight = 0
         self.open = True
         self._tasks: set[asyncio.Task[None]] = set()
+        env_cls = manager.env_cls
+        self._inline_env = env_cls.inline and not issubclass(env_cls, AsyncEnvironment)
         if primary is not None:
             self._attach(primary)
 
@@ -517,6 +520,11 @@ class Connection:
 
             await asyncio.gather(*(streamed(item) for item in items))
             await self.send({"type": "batch_end", "id": frame_id, "data": {"count": len(items)}})
+        elif self._inline_env:
+            # An inline environment never suspends, so a plain loop gives the same results without a
+            # task, a gather slot and a done-callback per item (about a quarter of a batch's server CPU).
+            results = [await one(item) for item in items]
+            await self.send({"type": "batch", "id": frame_id, "data": {"results": results}})
         else:
             results = await asyncio.gather(*(one(item) for item in items))
             await self.send({"type": "batch", "id": frame_id, "data": {"results": results}})
