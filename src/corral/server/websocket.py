@@ -312,8 +312,8 @@ class Connection:
         if kind == "close":
             await self.manager.close(session)
             self.sessions.pop(session.id, None)
-            if self.dialect is Dialect.COMPAT or session is self.primary:
-                self.primary = None if session is self.primary else self.primary
+            if session is self.primary:
+                self.primary = None
             if self.dialect is Dialect.COMPAT:
                 await self.close()
             else:
