@@ -23,11 +23,13 @@ _DIRECT_CONNECT: dict[str, Any] = {"legacy": True} if "legacy" in inspect.signat
 class RunningServer:
     """A uvicorn server for one environment class on 127.0.0.1, an ephemeral port, in a thread with its own loop."""
 
-    def __init__(self, env_cls: EnvClass, config: ServerConfig, *, compat_only: bool = False) -> None:
+    def __init__(self, env_cls: EnvClass, config: ServerConfig, *, compat_only: bool = False,
+                 uds: str | None = None) -> None:
         self.config = config
+        self.uds = uds
         self.app: CorralApp = create_app(env_cls, config)
         asgi: Any = _CompatOnly(self.app) if compat_only else self.app
-        self.server = _QuickServer(uvicorn_config(asgi, port=0, config=config))
+        self.server = _QuickServer(uvicorn_config(asgi, port=0, uds=uds, config=config))
         self.thread = threading.Thread(target=self.server.run, name="test-uvicorn", daemon=True)
         self.port = 0
 
@@ -38,7 +40,8 @@ class RunningServer:
             if not self.thread.is_alive() or time.monotonic() > deadline:
                 raise RuntimeError("the test server did not start")
             time.sleep(0.005)
-        self.port = self.server.servers[0].sockets[0].getsockname()[1]
+        if self.uds is None:
+            self.port = self.server.servers[0].sockets[0].getsockname()[1]
         return self
 
     def stop(self) -> None:

@@ -73,12 +73,28 @@ class Timeouts:
     resume: float = 30.0
 
 
+def unix_socket_path(url: str) -> str | None:
+    """The socket path of a ``unix:///abs/path.sock`` (or ``unix:/abs/path.sock``) URL; None for other URLs."""
+    if not url.startswith("unix:"):
+        return None
+    path = url[len("unix:"):]
+    if path.startswith("//"):
+        path = path[2:]
+    if not path.startswith("/"):
+        raise UsageError(f"a unix: URL needs an absolute socket path, as in unix:///run/env.sock, not {url!r}")
+    return path
+
+
 def websocket_url(url: str) -> str:
-    """``http://h:p`` → ``ws://h:p/ws``; ``ws://`` URLs are kept; a missing ``/ws`` path is added."""
+    """``http://h:p`` → ``ws://h:p/ws``; ``ws://`` URLs are kept; a missing ``/ws`` path is added.
+    ``unix:///path.sock`` URLs (a server on a Unix socket) are kept as they are."""
+    unix_path = unix_socket_path(url)
+    if unix_path is not None:
+        return f"unix://{unix_path}"
     parts = urlsplit(url if "://" in url else f"http://{url}")
     scheme = {"http": "ws", "https": "wss", "ws": "ws", "wss": "wss"}.get(parts.scheme)
     if scheme is None:
-        raise UsageError(f"unsupported URL scheme in {url!r}; use http://, https://, ws:// or wss://")
+        raise UsageError(f"unsupported URL scheme in {url!r}; use http://, https://, ws://, wss:// or unix://")
     path = parts.path.rstrip("/")
     if not path.endswith("/ws"):
         path += "/ws"

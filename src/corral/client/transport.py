@@ -14,12 +14,17 @@ from typing import Any, Protocol
 
 import orjson
 from websockets.asyncio.client import connect as _async_connect
+from websockets.asyncio.client import unix_connect as _async_unix_connect
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import ClientConnection
 from websockets.sync.client import connect as _sync_connect
+from websockets.sync.client import unix_connect as _sync_unix_connect
 from websockets.typing import Subprotocol
 
 from ..errors import CorralError, TransportError, error_for_code
+
+#: The URL a WebSocket handshake names when the link is a Unix socket (the host is not dialled).
+UNIX_HANDSHAKE_URL = "ws://localhost/ws"
 
 #: websockets >= 17.1 warns when a connection opened without ``with`` is used, unless it is opened as legacy.
 _DIRECT: dict[str, Any] = {"legacy": True} if "legacy" in inspect.signature(_sync_connect).parameters else {}
@@ -69,8 +74,8 @@ class AsyncConnection(Protocol):
 
 
 class Connect(Protocol):
-    """Open a :class:`Connection` to ``url`` (``ws://`` or ``wss://``), offering ``subprotocols`` in order
-    of preference and sending ``headers`` with the handshake, within ``open_timeout`` seconds.
+    """Open a :class:`Connection` to ``url`` (``ws://``, ``wss://`` or ``unix:///socket/path``), offering
+    ``subprotocols`` in order of preference and sending ``headers`` with the handshake, within ``open_timeout`` seconds.
 
     Failing to open raises a :class:`~corral.errors.CorralError` that says why: :func:`handshake_error`
     translates a refused handshake (the server's status and JSON error body) or an unreachable server.
@@ -92,8 +97,13 @@ class AsyncConnect(Protocol):
 def websockets_connect(url: str, subprotocols: Sequence[str], headers: Mapping[str, str],
                        open_timeout: float) -> Connection:
     """The default :class:`Connect`: a socket through ``websockets.sync``."""
+    options = _options(subprotocols, headers, open_timeout)
     try:
-        connection: ClientConnection = _sync_connect(url, **_options(subprotocols, headers, open_timeout), **_DIRECT)
+        connection: ClientConnection
+        if url.startswith("unix://"):
+            connection = _sync_unix_connect(url[len("unix://"):], UNIX_HANDSHAKE_URL, **options, **_DIRECT)
+        else:
+            connection = _sync_connect(url, **options, **_DIRECT)
     except Exception as exc:
         raise handshake_error(url, exc) from exc
     return connection
@@ -102,9 +112,12 @@ def websockets_connect(url: str, subprotocols: Sequence[str], headers: Mapping[s
 async def websockets_connect_async(url: str, subprotocols: Sequence[str], headers: Mapping[str, str],
                                    open_timeout: float) -> AsyncConnection:
     """The default :class:`AsyncConnect`: a socket through ``websockets.asyncio``, pinged every 20 s."""
+    options = _options(subprotocols, headers, open_timeout)
     try:
-        return await _async_connect(url, **_options(subprotocols, headers, open_timeout),
-                                    ping_interval=20, ping_timeout=20)
+        if url.startswith("unix://"):
+            return await _async_unix_connect(url[len("unix://"):], UNIX_HANDSHAKE_URL, **options,
+                                             ping_interval=20, ping_timeout=20)
+        return await _async_connect(url, **options, ping_interval=20, ping_timeout=20)
     except Exception as exc:
         raise handshake_error(url, exc) from exc
 
