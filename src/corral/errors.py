@@ -128,6 +128,22 @@ class ProtocolError(TransportError):
     code = "PROTOCOL_ERROR"
 
 
+# -- where the server runs ---------------------------------------------------------------------------
+
+
+class RuntimeFailed(CorralError):
+    """A runtime could not start, reach or stop an environment server; everything it started is gone."""
+
+    code = "RUNTIME_FAILED"
+
+
+class RuntimeUnavailable(RuntimeFailed):
+    """This machine cannot provide the runtime (no bubblewrap, no namespaces, no Docker); the message says
+    what to install or which runtime to use instead."""
+
+    code = "RUNTIME_UNAVAILABLE"
+
+
 _BY_CODE: dict[str, type[CorralError]] = {
     "INVALID_JSON": InvalidFrame,
     "UNKNOWN_TYPE": InvalidFrame,

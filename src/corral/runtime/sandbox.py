@@ -1,0 +1,193 @@
+"""The sandbox tier: each server in its own bubblewrap sandbox.
+
+What a sandboxed server gets: new user, pid, network, ipc, uts and cgroup namespaces (so no network at all,
+not even the host's loopback); a read-only view of the system directories and of the Python it runs on; a
+private writable tmpfs at /tmp; its own folder at /run/corral (socket, spec) and nothing else of the host;
+no capabilities; rlimits (CPU seconds, address space, open files, processes); and, where the machine
+allows, a cgroup with memory, pids and CPU limits. Inside, the server runs as uid 1000 of its own user
+namespace; the process limit counts tasks per user namespace, so it counts only the sandbox's own.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+from pathlib import Path
+from typing import ClassVar
+
+from ..errors import RuntimeUnavailable
+from . import cgroups
+from .base import Limits, Runtime, Server, ServerSpec
+from .lease import lease_fd
+from .process import LOG, SOCKET, SPEC_FILE, ProcessServer, runtime_dir, write_spec
+
+#: The server's folder as the sandbox sees it.
+INSIDE = "/run/corral"
+#: System paths shown read-only inside (when they exist on the host).
+SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc/ld.so.cache", "/etc/localtime",
+                "/etc/alternatives")
+
+_SHIM = r"""
+for procs in $CORRAL_CGROUP_PROCS; do echo $$ > "$procs" || exit 97; done
+unset CORRAL_CGROUP_PROCS
+[ -n "$CORRAL_LIMIT_CPU" ] && { ulimit -t "$CORRAL_LIMIT_CPU" || exit 98; }
+[ -n "$CORRAL_LIMIT_AS" ] && { ulimit -v "$CORRAL_LIMIT_AS" || exit 98; }
+[ -n "$CORRAL_LIMIT_NOFILE" ] && { ulimit -n "$CORRAL_LIMIT_NOFILE" || exit 98; }
+[ -n "$CORRAL_LIMIT_NPROC" ] && { ulimit -p "$CORRAL_LIMIT_NPROC" || exit 98; }
+unset CORRAL_LIMIT_CPU CORRAL_LIMIT_AS CORRAL_LIMIT_NOFILE CORRAL_LIMIT_NPROC
+exec "$@"
+"""
+
+def bwrap_path() -> str:
+    """The bubblewrap binary, or RuntimeUnavailable saying how to get it."""
+    path = shutil.which("bwrap")
+    if path is None:
+        raise RuntimeUnavailable("the sandbox runtime needs bubblewrap: install Debian's 'bubblewrap' package "
+                                 "(apt-get install bubblewrap), or use runtime='subprocess'")
+    return path
+
+
+_probe_result: tuple[bool, str] | None = None
+
+
+def sandbox_available() -> tuple[bool, str]:
+    """Whether this machine can create the sandbox's namespaces, and if not, why (checked once)."""
+    global _probe_result
+    if _probe_result is None:
+        try:
+            binary = bwrap_path()
+        except RuntimeUnavailable as exc:
+            _probe_result = (False, exc.message)
+            return _probe_result
+        command = [binary, "--unshare-all", "--ro-bind", "/", "/", "--", "/bin/true"]
+        try:
+            run = subprocess.run(command, capture_output=True, timeout=10, check=False)
+            ok = run.returncode == 0
+            why = run.stderr.decode(errors="replace").strip()
+        except (OSError, subprocess.TimeoutExpired) as exc:
+            ok, why = False, str(exc)
+        _probe_result = (ok, "" if ok else f"bubblewrap cannot create namespaces here: {why}")
+    return _probe_result
+
+
+class SandboxServer(ProcessServer):
+    runtime = "sandbox"
+
+    def __init__(self, spec: ServerSpec, folder: Path, socket_path: str, grace_s: float) -> None:
+        super().__init__(spec, folder, socket_path, grace_s)
+        self.cgroup: cgroups.Group | None = None
+
+    def exit_reason(self) -> str | None:
+        reason = super().exit_reason()
+        if reason is not None and self.cgroup is not None and self.cgroup.memory_events_oom():
+            return f"{reason}: it went past its memory limit ({self.spec.limits.memory_mb} MiB)"
+        return reason
+
+    def _cleanup(self) -> None:
+        if self.cgroup is not None:
+            self.cgroup.remove()
+        super()._cleanup()
+
+
+class SandboxRuntime(Runtime):
+    """Servers in bubblewrap sandboxes (see the module docstring for what is isolated and limited)."""
+
+    name: ClassVar[str] = "sandbox"
+
+    def __init__(self, *, python: str | None = None, grace_s: float = 0.5, use_cgroups: bool = True) -> None:
+        self.python = python or sys.executable
+        self.grace_s = grace_s
+        self.use_cgroups = use_cgroups
+
+    def _launch(self, spec: ServerSpec) -> Server:
+        binary = bwrap_path()
+        ok, why = sandbox_available()
+        if not ok:
+            raise RuntimeUnavailable(f"{why}; use runtime='subprocess' (no isolation) or 'docker'")
+        folder = Path(tempfile.mkdtemp(prefix="corral-sbx-", dir=runtime_dir()))
+        server = SandboxServer(spec, folder, str(folder / SOCKET), self.grace_s)
+        try:
+            (folder / LOG).touch()
+            fd = lease_fd()
+            write_spec(folder / SPEC_FILE, spec, uds=f"{INSIDE}/{SOCKET}", lease=fd,
+                       python_path=_python_path())
+            limits = spec.limits
+            if self.use_cgroups:
+                server.cgroup = cgroups.create(
+                    folder.name, memory_bytes=(limits.memory_mb or 0) * 1024 * 1024 or None,
+                    pids=limits.processes, cpus=limits.cpus)
+            argv = ["/bin/sh", "-c", _SHIM, "corral-sandbox", binary, *bwrap_arguments(folder, limits),
+                    "--", self.python, "-S", "-m", "corral.runtime.child", f"{INSIDE}/{SPEC_FILE}"]
+            server.spawn(argv, _environment(spec, limits, server.cgroup), (fd,))
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+
+def bwrap_arguments(folder: Path, limits: Limits) -> list[str]:
+    """bubblewrap's options for one server's sandbox (everything but the command)."""
+    args = ["--unshare-all", "--unshare-user", "--uid", "1000", "--gid", "1000", "--new-session",
+            "--cap-drop", "ALL", "--hostname", "corral-sandbox"]
+    for path in SYSTEM_PATHS:
+        if os.path.islink(path):
+            args += ["--symlink", os.readlink(path), path]
+        elif os.path.exists(path):
+            args += ["--ro-bind", path, path]
+    for path in _python_roots():
+        args += ["--ro-bind", path, path]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    if limits.tmp_mb:
+        args += ["--size", str(limits.tmp_mb * 1024 * 1024)]
+    args += ["--tmpfs", "/tmp", "--bind", str(folder), INSIDE, "--chdir", "/tmp", "--remount-ro", "/"]
+    return args
+
+
+def _python_path() -> list[str]:
+    """The import path the server needs: this interpreter's, minus the current directory."""
+    return [p for p in sys.path if p and os.path.isabs(p) and os.path.exists(p)]
+
+
+def _python_roots() -> list[str]:
+    """Folders to show read-only so the same interpreter and packages run inside: the Python install, the
+    virtual environment, and every import path entry outside them (editable installs, source trees)."""
+    roots: list[str] = []
+    candidates = [sys.base_prefix, sys.prefix, sysconfig.get_paths()["stdlib"], *_python_path(),
+                  os.path.dirname(os.path.realpath(sys.executable))]
+    for candidate in sorted({os.path.realpath(c) for c in candidates}, key=len):
+        if candidate.startswith(("/usr/", "/proc", "/dev", "/tmp/")) or candidate == "/usr":
+            continue
+        if not any(candidate == r or candidate.startswith(r + "/") for r in roots):
+            roots.append(candidate)
+    return roots
+
+
+def _environment(spec: ServerSpec, limits: Limits, group: cgroups.Group | None) -> dict[str, str]:
+    env = {
+        "PATH": "/usr/local/bin:/usr/bin:/bin",
+        "HOME": "/tmp",
+        "TMPDIR": "/tmp",
+        "LANG": "C.UTF-8",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "PYTHONUNBUFFERED": "1",
+        "MALLOC_ARENA_MAX": "2",
+        # -S skips site (and its .pth files); the import path comes in whole from here instead.
+        "PYTHONPATH": os.pathsep.join(_python_path()),
+    }
+    env.update(spec.environment)
+    if group is not None:
+        env["CORRAL_CGROUP_PROCS"] = " ".join(group.procs)
+    values = {
+        "CORRAL_LIMIT_CPU": limits.cpu_s,
+        "CORRAL_LIMIT_AS": (limits.memory_mb or 0) * 1024 or None,
+        "CORRAL_LIMIT_NOFILE": limits.open_files,
+        "CORRAL_LIMIT_NPROC": limits.processes,
+    }
+    env.update({key: str(value) for key, value in values.items() if value})
+    return env
+
+
