@@ -1,4 +1,4 @@
-"""Run an app on uvicorn with the fast stack: uvloop, httptools, the sans-I/O websockets protocol."""
+"""Run an app on uvicorn with the fast stack: uvloop, httptools, and Corral's own WebSocket protocol."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ from typing import Any
 import uvicorn
 
 from ..environment import EnvClass
-from .app import create_app
+from .app import CorralApp, create_app
 from .config import ServerConfig, raise_open_files_limit
+from .wsprotocol import CorralWebSocketProtocol
 
 
 class _RefusalNoise(logging.Filter):
@@ -40,7 +41,8 @@ def uvicorn_config(app: Any, *, host: str = "127.0.0.1", port: int = 8000, uds: 
         uds=uds,
         loop="uvloop",
         http="httptools",
-        ws="websockets-sansio",
+        # /ws of a Corral app skips the ASGI layer; any other app gets uvicorn's own sans-I/O protocol.
+        ws=CorralWebSocketProtocol if isinstance(app, CorralApp) else "websockets-sansio",
         ws_max_size=max(server_config.max_message_bytes * 2, 1 << 20),
         ws_ping_interval=ping,
         ws_ping_timeout=ping,

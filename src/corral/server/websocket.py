@@ -1,9 +1,11 @@
 """The ``/ws`` endpoint: one connection, one or many sessions, in either dialect.
 
-A plain ASGI handler (no framework wrapper) because this is the hot path: frame decode → env step →
-frame encode. Requests for one session run in arrival order; requests for different sessions of one
-connection run concurrently. Nothing a client sends can take the server down: every bad frame gets
-an error frame and the connection carries on.
+:class:`Connection` is the hot path: frame decode → env step → frame encode. Both ways in share it and
+:func:`accept`: Corral's own uvicorn protocol (:mod:`corral.server.wsprotocol`, what ``serve`` runs) and
+the plain ASGI handler :func:`websocket_endpoint` (in-memory transports, other ASGI servers). Requests
+for one session run in arrival order; requests for different sessions of one connection run
+concurrently. Nothing a client sends can take the server down: every bad frame gets an error frame
+and the connection carries on.
 """
 
 from __future__ import annotations
@@ -12,8 +14,8 @@ import asyncio
 import contextlib
 import math
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
-from typing import Any
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
+from typing import Any, Protocol
 
 import orjson
 
@@ -30,7 +32,7 @@ from ..protocol import (
     envelope,
     error_frame,
 )
-from .auth import authorized
+from .auth import bearer_matches
 from .mcp import handle_jsonrpc
 from .sessions import Session, SessionManager
 
@@ -61,60 +63,130 @@ def _header(scope: Scope, name: bytes) -> str | None:
     return None
 
 
-async def websocket_endpoint(manager: SessionManager, scope: Scope, receive: Receive, send: Send) -> None:
-    message = await receive()
-    if message["type"] != "websocket.connect":
-        return
+class Link(Protocol):
+    """Where a :class:`Connection`'s messages go: uvicorn's ASGI channel, or a transport of our own."""
+
+    async def send(self, data: bytes, binary: bool) -> None:
+        """Send one message (a binary or a UTF-8 text frame); raise if the link is gone."""
+
+    async def close(self, code: int) -> None:
+        """Start the closing handshake with ``code``."""
+
+
+class Refused(Exception):
+    """A WebSocket refused before the upgrade: answered with an HTTP ``status`` and a JSON ``body``."""
+
+    def __init__(self, status: int, body: dict[str, Any], headers: Sequence[tuple[str, str]] = ()) -> None:
+        super().__init__(body.get("message"))
+        self.status = status
+        self.body = body
+        self.headers = headers
+
+
+async def accept(
+    manager: SessionManager, link: Link, header: Callable[[str], str | None], offered: Sequence[str]
+) -> tuple[Connection, str | None]:
+    """Decide an upgrade before it happens: check the token, pick the dialect from the ``offered``
+    subprotocols, then admit and open the session (waiting if asked) or resume one.
+
+    ``header`` looks up a request header by its lower-case name. Returns the connection and the
+    subprotocol to select; raises :class:`Refused` with the HTTP response to send instead.
+    """
     config = manager.config
-    if not authorized(scope, config.token):
-        await deny(scope, send, 401, {"code": ErrorCode.UNAUTHORIZED, "message": "missing or wrong bearer token"},
-                   [(b"www-authenticate", b"Bearer")])
-        return
-    offered = scope.get("subprotocols") or []
+    if not bearer_matches(header("authorization"), config.token):
+        raise Refused(401, {"code": ErrorCode.UNAUTHORIZED, "message": "missing or wrong bearer token"},
+                      [("www-authenticate", "Bearer")])
     subprotocol = next((p for p in (SUBPROTOCOL_MSGPACK, SUBPROTOCOL_JSON) if p in offered), None)
     dialect = Dialect.CORRAL if subprotocol else Dialect.COMPAT
     primary: Session | None = None
     try:
-        resume_id = _header(scope, b"x-corral-resume-session") if dialect is Dialect.CORRAL else None
+        resume_id = header("x-corral-resume-session") if dialect is Dialect.CORRAL else None
         if resume_id is not None:
-            primary = manager.resume(resume_id, _header(scope, b"x-corral-resume-token") or "")
-        elif dialect is Dialect.COMPAT or _header(scope, b"x-corral-open") != "0":
-            wait = _header(scope, b"x-corral-admission-wait")
+            primary = manager.resume(resume_id, header("x-corral-resume-token") or "")
+        elif dialect is Dialect.COMPAT or header("x-corral-open") != "0":
+            wait = header("x-corral-admission-wait")
             await manager.admit(wait_s=_wait_s(float(wait)) if wait else 0.0)
             primary = await manager.open(admitted=True)
     except CapacityReached as exc:
         manager.metrics.errors[exc.code] += 1
-        await deny(scope, send, 503, {"code": exc.code, "message": exc.message, **exc.details},
-                   [(b"retry-after", b"1")])
-        return
+        raise Refused(503, {"code": exc.code, "message": exc.message, **exc.details}, [("retry-after", "1")]) from None
     except FactoryError as exc:
-        await deny(scope, send, 500, {"code": exc.code, "message": exc.message, **exc.details}, [])
-        return
+        raise Refused(500, {"code": exc.code, "message": exc.message, **exc.details}) from None
     except SessionError as exc:
-        await deny(scope, send, 410, {"code": exc.code, "message": exc.message, **exc.details}, [])
-        return
+        raise Refused(410, {"code": exc.code, "message": exc.message, **exc.details}) from None
     except ValueError:
-        await deny(scope, send, 400, {"code": "BAD_REQUEST", "message": "X-Corral-Admission-Wait must be seconds"},
-                   [])
-        return
-    connection = Connection(manager, send, dialect, codec_for_subprotocol(subprotocol), primary)
+        raise Refused(400, {"code": "BAD_REQUEST", "message": "X-Corral-Admission-Wait must be seconds"}) from None
+    connection = Connection(manager, link, dialect, codec_for_subprotocol(subprotocol), primary)
     connection.resumed = resume_id is not None
+    return connection, subprotocol
+
+
+class _ASGILink:
+    """A :class:`Link` over uvicorn's ASGI ``send``."""
+
+    __slots__ = ("_send",)
+
+    def __init__(self, send: Send) -> None:
+        self._send = send
+
+    async def send(self, data: bytes, binary: bool) -> None:
+        if binary:
+            await self._send({"type": "websocket.send", "bytes": data})
+        else:
+            await self._send({"type": "websocket.send", "text": data.decode()})
+
+    async def close(self, code: int) -> None:
+        await self._send({"type": "websocket.close", "code": code})
+
+
+async def websocket_endpoint(manager: SessionManager, scope: Scope, receive: Receive, send: Send) -> None:
+    """``/ws`` as an ASGI handler (in-memory transports, and servers other than :func:`~corral.server.serve`)."""
+    message = await receive()
+    if message["type"] != "websocket.connect":
+        return
+    try:
+        connection, subprotocol = await accept(
+            manager, _ASGILink(send), lambda name: _header(scope, name.encode()), scope.get("subprotocols") or []
+        )
+    except Refused as refusal:
+        headers = [(name.encode(), value.encode("latin-1")) for name, value in refusal.headers]
+        await deny(scope, send, refusal.status, refusal.body, headers)
+        return
     try:
         await send({"type": "websocket.accept", "subprotocol": subprotocol})
     except BaseException:
         await connection.drop()
         raise
-    await connection.run(receive)
+    try:
+        await connection.start()
+        while connection.open:
+            message = await receive()
+            kind = message["type"]
+            if kind == "websocket.receive":
+                text = message.get("text")
+                if text is not None:
+                    await connection.on_frame(text, False)
+                else:
+                    await connection.on_frame(message.get("bytes") or b"", True)
+            elif kind == "websocket.disconnect":
+                break
+    finally:
+        await connection.drop()
 
 
 class Connection:
-    """One accepted WebSocket and the sessions it carries."""
+    """One accepted WebSocket and the sessions it carries. Its messages go out through a :class:`Link`."""
+
+    __slots__ = (
+        "_inline_env", "_link", "_tasks", "codec", "dialect", "in_flight", "manager", "open", "primary", "resumed",
+        "sessions",
+    )
 
     def __init__(
-        self, manager: SessionManager, send: Send, dialect: Dialect, codec: Codec, primary: Session | None
+        self, manager: SessionManager, link: Link, dialect: Dialect, codec: Codec, primary: Session | None
     ) -> None:
         self.manager = manager
-        self._send = send
+        self._link = link
         self.dialect = dialect
         self.codec = codec
         self.primary = primary
@@ -154,10 +226,7 @@ class Connection:
                 reply["session"] = frame["session"]
             data = self.codec.encode(reply)
         try:
-            if self.codec.binary:
-                await self._send({"type": "websocket.send", "bytes": data})
-            else:
-                await self._send({"type": "websocket.send", "text": data.decode()})
+            await self._link.send(data, self.codec.binary)
         except Exception:
             self.open = False  # the peer is gone; the read loop sees the disconnect and detaches
 
@@ -196,21 +265,10 @@ class Connection:
             },
         })
 
-    async def run(self, receive: Receive) -> None:
-        try:
-            if self.dialect is Dialect.CORRAL:
-                await self.hello()
-            while self.open:
-                message = await receive()
-                kind = message["type"]
-                if kind == "websocket.receive":
-                    text = message.get("text")
-                    await self.on_frame(text if text is not None else message.get("bytes") or b"")
-                elif kind == "websocket.disconnect":
-                    break
-        finally:
-            self.open = False
-            await self.drop()
+    async def start(self) -> None:
+        """Greet the client once the upgrade is accepted (corral/1 only: compat has no hello)."""
+        if self.dialect is Dialect.CORRAL:
+            await self.hello()
 
     async def drop(self) -> None:
         """The link is gone. compat sessions close now; corral/1 sessions wait out their lease for a resume."""
@@ -224,7 +282,8 @@ class Connection:
 
     # -- frames --------------------------------------------------------------------------------
 
-    async def on_frame(self, raw: str | bytes) -> None:
+    async def on_frame(self, raw: str | bytes, binary: bool) -> None:
+        """Answer one received message (``binary``: it came in a binary frame, else a text frame)."""
         config = self.manager.config
         if len(raw) > config.max_message_bytes:
             await self.refuse(
@@ -232,7 +291,7 @@ class Connection:
                 f"frame of {len(raw)} bytes exceeds the limit of {config.max_message_bytes}; send smaller frames",
             )
             return
-        if isinstance(raw, bytes) and not self.codec.binary:
+        if binary and not self.codec.binary:
             await self.refuse(
                 ErrorCode.INVALID_JSON,
                 "binary frames are not accepted on this connection: send JSON text frames, or negotiate "
@@ -332,7 +391,7 @@ class Connection:
             return
         self.open = False
         with contextlib.suppress(Exception):
-            await self._send({"type": "websocket.close", "code": 1000})
+            await self._link.close(1000)
 
     async def execute(self, session: Session, kind: str, frame: dict[str, Any], frame_id: Any) -> dict[str, Any] | None:
         """Run one session request and build its reply frame; corral/1 step/reset replies are kept for replay."""
