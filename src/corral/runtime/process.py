@@ -10,7 +10,9 @@ import signal
 import subprocess
 import sys
 import tempfile
-from collections.abc import Sequence
+import threading
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -34,6 +36,45 @@ def runtime_dir() -> Path:
     path = Path(base) if base else Path(tempfile.gettempdir())
     path.mkdir(parents=True, exist_ok=True)
     return path
+
+
+class _Spawner:
+    """One long-lived thread that starts every child process.
+
+    A child asking for ``PR_SET_PDEATHSIG`` (bubblewrap's ``--die-with-parent``) is killed when the *thread*
+    that forked it exits, not the process; starting children from this thread ties their life to the owner
+    process, whichever thread asked for them.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._queue: list[tuple[Callable[[], subprocess.Popen[bytes]], Future[subprocess.Popen[bytes]]]] = []
+        self._wake = threading.Condition(self._lock)
+        self._thread: threading.Thread | None = None
+
+    def popen(self, make: Callable[[], subprocess.Popen[bytes]]) -> subprocess.Popen[bytes]:
+        future: Future[subprocess.Popen[bytes]] = Future()
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="corral-spawner", daemon=True)
+                self._thread.start()
+            self._queue.append((make, future))
+            self._wake.notify()
+        return future.result()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                while not self._queue:
+                    self._wake.wait()
+                make, future = self._queue.pop(0)
+            try:
+                future.set_result(make())
+            except BaseException as exc:
+                future.set_exception(exc)
+
+
+_spawner = _Spawner()
 
 
 def describe_exit(returncode: int | None) -> str | None:
@@ -78,10 +119,10 @@ class ProcessServer(Server):
 
     def spawn(self, argv: Sequence[str], env: dict[str, str], pass_fds: Sequence[int] = (), **options: Any) -> None:
         with open(self.folder / LOG, "ab") as log:
-            self.process = subprocess.Popen(
+            self.process = _spawner.popen(lambda: subprocess.Popen(
                 list(argv), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
                 start_new_session=True, pass_fds=tuple(pass_fds), close_fds=True, **options,
-            )
+            ))
 
     def _probe(self) -> None:
         if not os.path.exists(self.socket_path):

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -23,7 +24,7 @@ from ..errors import RuntimeUnavailable
 from . import cgroups
 from .base import Limits, Runtime, Server, ServerSpec
 from .lease import lease_fd
-from .process import LOG, SOCKET, SPEC_FILE, ProcessServer, runtime_dir, write_spec
+from .process import LOG, SOCKET, SPEC_FILE, ProcessServer, describe_exit, runtime_dir, write_spec
 
 #: The server's folder as the sandbox sees it.
 INSIDE = "/run/corral"
@@ -82,9 +83,18 @@ class SandboxServer(ProcessServer):
         self.cgroup: cgroups.Group | None = None
 
     def exit_reason(self) -> str | None:
-        reason = super().exit_reason()
-        if reason is not None and self.cgroup is not None and self.cgroup.memory_events_oom():
-            return f"{reason}: it went past its memory limit ({self.spec.limits.memory_mb} MiB)"
+        if self.process is None or self.process.poll() is None:
+            return super().exit_reason()
+        code = self.process.returncode
+        # bubblewrap exits with 128 + N when the sandboxed server was killed by signal N.
+        reason = describe_exit(-(code - 128) if code > 128 else code) or ""
+        limits = self.spec.limits
+        if self.cgroup is not None and self.cgroup.memory_events_oom():
+            reason += f": it went past its memory limit ({limits.memory_mb} MiB)"
+        elif code == 128 + signal.SIGKILL and limits.cpu_s:
+            reason += f" (the kernel's answer to a server past its CPU-time limit of {limits.cpu_s} s)"
+        elif code == 128 + signal.SIGXCPU:
+            reason += f": it went past its CPU-time limit ({limits.cpu_s} s)"
         return reason
 
     def _cleanup(self) -> None:
@@ -131,8 +141,9 @@ class SandboxRuntime(Runtime):
 
 def bwrap_arguments(folder: Path, limits: Limits) -> list[str]:
     """bubblewrap's options for one server's sandbox (everything but the command)."""
+    # --die-with-parent: killing bubblewrap (a stop, or a crash of this process) kills the whole sandbox.
     args = ["--unshare-all", "--unshare-user", "--uid", "1000", "--gid", "1000", "--new-session",
-            "--cap-drop", "ALL", "--hostname", "corral-sandbox"]
+            "--die-with-parent", "--cap-drop", "ALL", "--hostname", "corral-sandbox"]
     for path in SYSTEM_PATHS:
         if os.path.islink(path):
             args += ["--symlink", os.readlink(path), path]
