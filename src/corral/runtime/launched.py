@@ -67,7 +67,7 @@ def launch_client(cls: type[ClientT], env: str | None, runtime: str | Runtime, p
     return client  # type: ignore[no-any-return]
 
 
-def _owning_class(cls: type) -> type:
+def _owning_class(cls: type[Any]) -> type[Any]:
     owning = _owning.get(cls)
     if owning is not None:
         return owning
@@ -129,7 +129,8 @@ class AsyncLaunch(Generic[AsyncClientT]):
 
     async def __aenter__(self) -> AsyncClientT:
         self._client = await self._launch()
-        return await self._client.__aenter__()
+        await self._client.__aenter__()
+        return self._client
 
     async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
                         tb: TracebackType | None) -> None:
