@@ -31,7 +31,7 @@ _REFUSAL_FILTER = _RefusalNoise()
 
 def uvicorn_config(app: Any, *, host: str = "127.0.0.1", port: int = 8000, uds: str | None = None,
                    config: ServerConfig | None = None, log_level: str = "warning", **extra: Any) -> uvicorn.Config:
-    server_config = config or ServerConfig()
+    server_config = config or (app.config if isinstance(app, CorralApp) else ServerConfig())
     # Transport keepalive pings find half-open connections; a dead link detaches its sessions within the lease.
     ping = max(1.0, server_config.lease_s / 3)
     uv_config = uvicorn.Config(

@@ -114,6 +114,7 @@ class CorralWebSocketProtocol(asyncio.Protocol):
         if ws.state is OPEN:
             ws.send_close(1012)
         elif ws.state is CONNECTING and self._busy is not None:
+            self._busy.cancel()  # it may be queued for a slot: uvicorn would wait for it, then cancel it
             self._refuse(Refused(503, {"code": "SHUTTING_DOWN", "message": "the server is shutting down; retry"}))
         self._flush()
         self.transport.close()
