@@ -70,11 +70,14 @@ def demo(
     episodes: Annotated[int, typer.Option(min=1, help="Episodes to roll out.")] = 200,
     policy: Annotated[str, typer.Option(help="'scripted' (the env's best policy) or 'random'.")] = "scripted",
     seed: Annotated[int, typer.Option(help="First episode seed; episode i uses seed+i.")] = 0,
+    runtime: Annotated[str, typer.Option(help="Where the server runs: sandbox, subprocess, inprocess or docker.")] = (
+        "sandbox"
+    ),
 ) -> None:
-    """Start a server, roll out episodes against it, and print a summary (the README's main job)."""
+    """Start a server in a sandbox, roll out episodes against it, and print a summary (the README's main job)."""
     from .demo import run_demo
 
-    run_demo(env=env, episodes=episodes, policy=policy, seed=seed, console=Console())
+    run_demo(env=env, episodes=episodes, policy=policy, seed=seed, console=Console(), runtime=runtime)
 
 
 def main() -> None:
