@@ -11,7 +11,9 @@ socket in a host folder mounted at /run/corral), or, with ``network="bridge"`` f
 its port published on 127.0.0.1 only; an unprivileged user (the image's, else 10001; this process's own
 uid when it is not root), a read-only root filesystem with a private tmpfs at /tmp, every capability
 dropped, ``no-new-privileges``, a private IPC namespace, an init that reaps zombies, and CPU (share and
-lifetime seconds), memory (no swap), process and open-file limits from :class:`Limits`. The token and
+lifetime seconds), memory (the cgroup, without swap, and RLIMIT_DATA per process, so one allocation past
+the limit raises MemoryError rather than waking the OOM killer), process and open-file limits from
+:class:`Limits`. The token and
 secrets travel in the spec file (mode 0600, owned by the container's user) that the server reads and
 deletes: never on a command line, in the container's configuration, or in an error message.
 
@@ -286,6 +288,8 @@ class DockerRuntime(Runtime):
         ulimits = []
         if cpu_s:
             ulimits.append(Ulimit(name="cpu", soft=int(cpu_s), hard=int(cpu_s) + 1))
+        if memory:  # one allocation past the limit fails (MemoryError) before the cgroup's OOM killer acts
+            ulimits.append(Ulimit(name="data", soft=int(memory) << 20, hard=int(memory) << 20))
         if open_files:
             ulimits.append(Ulimit(name="nofile", soft=int(open_files), hard=int(open_files)))
         tmpfs = "rw,nosuid,nodev,mode=1777" + (f",size={int(tmp_mb)}m" if tmp_mb else "")

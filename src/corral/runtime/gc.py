@@ -56,8 +56,6 @@ def collect_garbage(dry_run: bool = False, *, min_age_s: float = 60.0) -> Garbag
     garbage = Garbage()
     in_use = _containers(garbage, dry_run)
     _processes(garbage, dry_run, _scan())
-    if not dry_run:
-        time.sleep(0.05)  # let killed servers' sockets close before judging folders
     _folders(garbage, dry_run, min_age_s, in_use, _scan())
     _cgroups(garbage, dry_run, min_age_s)
     return garbage
@@ -166,9 +164,13 @@ def _processes(garbage: Garbage, dry_run: bool, procs: dict[int, _Proc]) -> None
             continue
         garbage.processes.append(proc.pid)
         if not dry_run:
-            for pid in _descendants(procs, proc.pid):
+            tree = list(_descendants(procs, proc.pid))
+            for pid in tree:
                 with contextlib.suppress(OSError):
                     os.kill(pid, signal.SIGKILL)
+            deadline = time.monotonic() + 2
+            while any(os.path.exists(f"/proc/{pid}") for pid in tree) and time.monotonic() < deadline:
+                time.sleep(0.01)
 
 
 def _pid_ns(pid: str) -> str:

@@ -31,7 +31,7 @@ import sys
 import tarfile
 import tempfile
 import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,14 +108,18 @@ def cache_dir() -> Path:
 
 
 def build_image(env: str | None = None, *, packages: Sequence[str | Path] = (), requirements: Sequence[str] = (),
-                tag: str | None = None, client: Any = None, progress: Progress | None = None) -> BuiltImage:
+                files: Mapping[str, str | Path] | None = None, tag: str | None = None, client: Any = None,
+                progress: Progress | None = None) -> BuiltImage:
     """Build (or find, when nothing changed) the image serving ``env`` (a built-in name or
-    ``module:Class``), with the local projects in ``packages`` and ``requirements`` installed beside Corral.
+    ``module:Class``), with the local projects in ``packages`` and ``requirements`` installed beside Corral,
+    and ``files`` (name in the image: host path) copied to /opt/app, which is on the import path (so a
+    single-module environment needs no packaging).
 
     The tag defaults to ``corral/<env>:<input digest>``. Raises RuntimeUnavailable when Docker or
     mmdebstrap is missing, RuntimeFailed when a step fails (with the end of its output).
     """
     recipe = Recipe(packages=tuple(Path(p).resolve() for p in packages), requirements=tuple(requirements),
+                    files=tuple((name, Path(path).resolve()) for name, path in sorted((files or {}).items())),
                     env=env)
     return build_recipe(recipe, tag=tag, client=client, progress=progress)
 
@@ -154,7 +158,7 @@ def build_recipe(recipe: Recipe, *, tag: str | None = None, client: Any = None,
         names = _prepare_wheels(wheels, projects, recipe.requirements, constraints, labels, report)
         for name, path in recipe.files:
             shutil.copy2(path, context / name)
-        (context / "Dockerfile").write_text(_dockerfile(base.tag, key, names, recipe))
+        (context / "Dockerfile").write_text(_dockerfile(base.tag, key, names, recipe, labels.get(LABEL_PYTHON)))
         report("build", f"building {tag}")
         try:
             _docker_build(client, context, tag, report)
@@ -178,7 +182,7 @@ def base_image(*, client: Any = None, progress: Progress | None = None, suite: s
     suite = suite or _host_suite()
     sources = _host_sources(suite)
     aptopts = _host_aptopts()
-    key = _digest([RECIPE, suite, BASE_PACKAGES, aptopts, *((str(s), s.read_text()) for s in sources)])[:16]
+    key = _digest([RECIPE, suite, _base_options(aptopts), *((str(s), s.read_text()) for s in sources)])[:16]
     found = _find(client, {LABEL_BASE_KEY: key}, name=BASE_REPOSITORY)
     if found is not None and found.tags:
         return _built(client, found.tags[0], cached=True, started=started)
@@ -245,14 +249,7 @@ def _mmdebstrap(tarball: Path, suite: str, sources: list[Path], aptopts: list[st
                                  "(Debian's 'mmdebstrap' package)")
     tarball.parent.mkdir(parents=True, exist_ok=True)
     partial = tarball.with_suffix(".partial.tar")
-    hooks = [
-        f'echo "corral:x:{USER_ID}:{USER_ID}:corral:/tmp:/usr/sbin/nologin" >> "$1/etc/passwd"',
-        f'echo "corral:x:{USER_ID}:" >> "$1/etc/group"',
-        'rm -rf "$1"/var/cache/apt/*.bin "$1"/var/log/apt "$1"/var/log/dpkg.log "$1"/usr/share/zoneinfo/right',
-    ]
-    argv = [binary, "--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
-            *(f"--dpkgopt=path-exclude=/usr/share/{d}/*" for d in ("doc", "man", "info", "locale", "lintian")),
-            *(f"--aptopt={opt}" for opt in aptopts), *(f"--customize-hook={hook}" for hook in hooks)]
+    argv = [binary, *_base_options(aptopts)]
     merged = Path("/usr/share/mmdebstrap/hooks/merged-usr")
     if merged.is_dir():  # a merged /usr without the usrmerge package (which drags in perl)
         argv.append(f"--hook-dir={merged}")
@@ -262,6 +259,22 @@ def _mmdebstrap(tarball: Path, suite: str, sources: list[Path], aptopts: list[st
     if not partial.exists():
         raise RuntimeFailed("mmdebstrap made no tarball; its output ends with:\n" + "\n".join(lines[-20:]))
     partial.rename(tarball)
+    for stale in tarball.parent.glob(f"{suite}-*.tar"):
+        if stale != tarball:
+            stale.unlink(missing_ok=True)
+
+
+def _base_options(aptopts: list[str]) -> list[str]:
+    """mmdebstrap's options for the base image (part of its cache key)."""
+    hooks = [
+        f'echo "corral:x:{USER_ID}:{USER_ID}:corral:/tmp:/usr/sbin/nologin" >> "$1/etc/passwd"',
+        f'echo "corral:x:{USER_ID}:" >> "$1/etc/group"',
+        'rm -rf "$1"/var/cache/apt/*.bin "$1"/var/log/apt "$1"/var/log/dpkg.log "$1"/usr/share/zoneinfo/right '
+        '"$1"/usr/share/info/dir',
+    ]
+    return ["--variant=minbase", f"--include={','.join(BASE_PACKAGES)}",
+            *(f"--dpkgopt=path-exclude=/usr/share/{d}/*" for d in ("doc", "man", "info", "locale", "lintian")),
+            *(f"--aptopt={opt}" for opt in aptopts), *(f"--customize-hook={hook}" for hook in hooks)]
 
 
 def _rootfs_facts(tarball: Path) -> tuple[str, str]:
@@ -329,15 +342,16 @@ def _prepare_wheels(wheels: Path, projects: list[Path], requirements: Sequence[s
     return names + list(requirements)
 
 
-def _dockerfile(base: str, key: str, names: Sequence[str], recipe: Recipe) -> str:
+def _dockerfile(base: str, key: str, names: Sequence[str], recipe: Recipe, python: str | None) -> str:
     install = " ".join(f"'{name}'" for name in names)
+    app_path = f" && echo {APP} > {VENV}/lib/python{python or '3'}/site-packages/corral-app.pth" if recipe.files else ""
     lines = [
         f"FROM {base} AS build",
         f"LABEL {LABEL_STAGE}=build-{key}",
         "COPY wheels /wheels",
         f"RUN python3 -m venv {VENV} && {VENV}/bin/python -m pip install --no-index --no-cache-dir --quiet "
         f"--disable-pip-version-check --no-warn-script-location --find-links /wheels {install} "
-        f"&& {VENV}/bin/python -m pip uninstall --yes --quiet pip setuptools",
+        f"&& {VENV}/bin/python -m pip uninstall --yes --quiet pip setuptools{app_path}",
         f"FROM {base}",
         f"COPY --from=build {VENV} {VENV}",
         *(f"COPY {name} {APP}/{name}" for name, _ in recipe.files),

@@ -1,0 +1,1 @@
+"""Environments packaged as a local project, for the image tests."""
