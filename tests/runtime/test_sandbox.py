@@ -1,4 +1,8 @@
-"""The bubblewrap tier, for real: isolation, limits, kills, failed starts and owner death leave nothing."""
+"""The bubblewrap tier, for real: isolation, limits, kills, failed starts and owner death leave nothing.
+
+Every test runs against both ways of starting a sandboxed server: forked from a zygote, and a bubblewrap
+sandbox of its own.
+"""
 
 from __future__ import annotations
 
@@ -12,13 +16,13 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from corral.errors import ConnectionLost, EnvironmentFailed, RuntimeFailed
 from corral.runtime import Limits, Server
-from corral.runtime.sandbox import SandboxRuntime, SandboxServer, sandbox_available
+from corral.runtime.process import runtime_dir
+from corral.runtime.sandbox import SandboxRuntime, SandboxServer, ZygoteServer, sandbox_available
 
 from .conftest import processes_with
 from .hostile_env import HostileAction, HostileObservation
@@ -29,9 +33,12 @@ available, why = sandbox_available()
 pytestmark = pytest.mark.skipif(not available, reason=f"this machine cannot run bubblewrap sandboxes: {why}")
 
 
-@pytest.fixture(scope="module")
-def runtime() -> SandboxRuntime:
-    return SandboxRuntime()
+@pytest.fixture(scope="module", params=["zygote", "bwrap"])
+def runtime(request: pytest.FixtureRequest) -> SandboxRuntime:
+    runtime = SandboxRuntime(zygote=request.param == "zygote")
+    if request.param == "zygote" and not runtime.uses_zygote():
+        pytest.skip("this machine cannot run a sandbox zygote (the log says why)")
+    return runtime
 
 
 @pytest.fixture(scope="module")
@@ -45,11 +52,12 @@ def bystander(runtime: SandboxRuntime) -> Iterator[Server]:
 def hostile(runtime: SandboxRuntime) -> Iterator[SandboxServer]:
     server = runtime.start(HOSTILE, limits=Limits(cpu_s=3, memory_mb=512, processes=32, open_files=256))
     assert isinstance(server, SandboxServer)
+    namespaces = pid_namespaces(server)
     try:
         yield server
     finally:
         server.stop()
-    assert_left_nothing(server)
+    assert_left_nothing(server, namespaces)
 
 
 def attempt(server: Server, attempt: str, target: str = "", amount: int = 0) -> HostileObservation:
@@ -67,12 +75,61 @@ def assert_serving(server: Server) -> None:
         assert env.step({"message": "still here"}).observation.model_dump()["echoed_message"] == "still here"
 
 
-def assert_left_nothing(server: SandboxServer) -> None:
+def assert_left_nothing(server: SandboxServer, namespaces: set[str]) -> None:
     assert not server.alive()
     assert not server.folder.exists(), "the server's folder outlived its stop"
     assert not processes_with(server.folder.name), "a process of the sandbox outlived its stop"
+    assert namespaces, "the server ran in no pid namespace of its own"
+    # A zygote's server is gone when stop returns; bubblewrap's own pid 1 may take a moment more to die.
+    deadline = time.monotonic() + (0 if isinstance(server, ZygoteServer) else 2)
+    while processes_in(namespaces) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert not processes_in(namespaces), "a process in the sandbox's pid namespace outlived its stop"
     if server.cgroup is not None:
         assert not any(d.exists() for d in server.cgroup.dirs), "the sandbox's cgroup outlived its stop"
+
+
+def pid_namespaces(server: Server | int) -> set[str]:
+    """The pid namespaces, other than this process's, of a server's processes (``server.pid`` and below)."""
+    root = server if isinstance(server, int) else getattr(server, "pid", None)
+    assert root is not None
+    ours = _pid_namespace("self")
+    return {ns for pid in descendants(root) if (ns := _pid_namespace(str(pid))) not in ("", ours)}
+
+
+def processes_in(namespaces: set[str]) -> list[int]:
+    return [int(pid) for pid in os.listdir("/proc") if pid.isdigit() and _pid_namespace(pid) in namespaces]
+
+
+def descendants(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat", "rb") as handle:
+                    stat = handle.read()
+            except OSError:
+                continue
+            children.setdefault(int(stat[stat.rindex(b")") + 2:].split()[1]), []).append(int(entry))
+    found, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        found.append(pid)
+        stack.extend(children.get(pid, []))
+    return found
+
+
+def server_folders() -> set[Path]:
+    """Every sandboxed server's folder: bubblewrap's in the runtime folder, zygotes' in their own folders."""
+    root = runtime_dir()
+    return {*root.glob("corral-sbx-*"), *root.glob("corral-zyg-*/servers/corral-sbx-*")}
+
+
+def _pid_namespace(pid: str) -> str:
+    try:
+        return os.readlink(f"/proc/{pid}/ns/pid")
+    except OSError:
+        return ""
 
 
 def test_serves_echo_over_its_socket(bystander: Server) -> None:
@@ -147,12 +204,13 @@ def test_nothing_outlives_stop(runtime: SandboxRuntime) -> None:
     assert isinstance(server, SandboxServer)
     attempt(server, "daemon", marker)
     assert processes_with(marker), "the daemon did not start"
+    namespaces = pid_namespaces(server)
     server.stop()
     deadline = time.monotonic() + 2
     while processes_with(marker) and time.monotonic() < deadline:
         time.sleep(0.02)
     assert not processes_with(marker), "a detached process outlived the sandbox"
-    assert_left_nothing(server)
+    assert_left_nothing(server, namespaces)
     server.stop()  # idempotent
 
 
@@ -160,6 +218,7 @@ def test_killed_mid_step_raises_connection_lost_within_a_second(runtime: Sandbox
                                                                 bystander: Server) -> None:
     server = runtime.start(HOSTILE)
     assert isinstance(server, SandboxServer)
+    namespaces = pid_namespaces(server)
     try:
         with server.client(action_type=HostileAction, observation_type=HostileObservation) as env:
             env.reset()
@@ -172,7 +231,7 @@ def test_killed_mid_step_raises_connection_lost_within_a_second(runtime: Sandbox
             killed.join()
     finally:
         server.stop()
-    assert_left_nothing(server)
+    assert_left_nothing(server, namespaces)
     assert_serving(bystander)
 
 
@@ -181,44 +240,53 @@ def test_killed_mid_step_raises_connection_lost_within_a_second(runtime: Sandbox
     ("tests.runtime.hostile_env:NotThere", "is not a corral Environment"),
 ])
 def test_failed_start_leaves_nothing(runtime: SandboxRuntime, env: str, message: str) -> None:
-    before = set(os.listdir(_runtime_dir()))
+    before = server_folders()
     with pytest.raises(RuntimeFailed, match=message):
         runtime.start(env, ready_timeout_s=10)
-    assert set(os.listdir(_runtime_dir())) <= before
+    assert server_folders() <= before
 
 
 def test_readiness_timeout_leaves_nothing(runtime: SandboxRuntime) -> None:
-    before = set(os.listdir(_runtime_dir()))
+    before = server_folders()
     with pytest.raises(RuntimeFailed, match="not ready within"):
         runtime.start("tests.runtime.slow_env:SlowStartEnv", ready_timeout_s=1.0)
-    assert set(os.listdir(_runtime_dir())) <= before
+    assert server_folders() <= before
     assert not processes_with("SlowStartEnv")
 
 
 OWNER = """
 import sys, time
-from corral.runtime import launch
-server = launch(sys.argv[1], runtime=sys.argv[2])
-print(server.pid, server.folder, flush=True)
+from corral.runtime import get_runtime
+options = {"zygote": sys.argv[3] == "zygote"} if sys.argv[2] == "sandbox" else {}
+server = get_runtime(sys.argv[2], **options).start(sys.argv[1])
+zygote = getattr(server, "zygote", None)
+print(server.pid, server.folder, zygote.pid if zygote else 0, flush=True)
 time.sleep(600)
 """
 
 
-@pytest.mark.parametrize("tier", ["sandbox", "subprocess"])
-def test_servers_stop_when_their_owner_dies(tier: str) -> None:
-    owner = subprocess.Popen([sys.executable, "-c", OWNER, "echo", tier], stdout=subprocess.PIPE,
+@pytest.mark.parametrize(("tier", "mode"), [("sandbox", "zygote"), ("sandbox", "bwrap"), ("subprocess", "")])
+def test_servers_stop_when_their_owner_dies(tier: str, mode: str) -> None:
+    if mode == "zygote" and not SandboxRuntime().uses_zygote():
+        pytest.skip("this machine cannot run a sandbox zygote (the log says why)")
+    owner = subprocess.Popen([sys.executable, "-c", OWNER, "echo", tier, mode], stdout=subprocess.PIPE,
                              cwd=Path(__file__).parents[2])
     try:
         assert owner.stdout is not None
-        pid_text, folder = owner.stdout.readline().decode().split()
-        pid = int(pid_text)
+        pid_text, folder, zygote_text = owner.stdout.readline().decode().split()
+        pid, zygote = int(pid_text), int(zygote_text)
         assert _running(pid)
+        assert (zygote != 0) == (mode == "zygote")
+        namespaces = pid_namespaces(pid) | (pid_namespaces(zygote) if zygote else set())
         owner.kill()
         owner.wait()
         deadline = time.monotonic() + 10
-        while processes_with(folder) and time.monotonic() < deadline:
+        while (processes_with(folder) or processes_in(namespaces) or _running(pid)) and time.monotonic() < deadline:
             time.sleep(0.05)
         assert not processes_with(folder), "the server outlived its owner"
+        assert not processes_in(namespaces), "a process of the sandbox (or its zygote) outlived the owner"
+        assert not _running(pid), "the server outlived its owner"
+        assert not (zygote and _running(zygote)), "the zygote outlived its owner"
     finally:
         owner.kill()
         owner.wait()
@@ -233,8 +301,3 @@ def _running(pid: int) -> bool:
         return False
     return True
 
-
-def _runtime_dir() -> Any:
-    from corral.runtime.process import runtime_dir
-
-    return runtime_dir()

@@ -1,9 +1,13 @@
-"""The entry point of a server started by a runtime: ``python -m corral.runtime.child SPEC_FILE``.
+"""The entry point of every server process a runtime starts: ``python -m corral.runtime.child SPEC_FILE``.
 
 The spec file (JSON, written by the runtime into the server's private folder) names the environment,
 the Unix socket to listen on, the server settings and the secrets; the child reads and deletes it, so
 secrets never appear on a command line. When the spec names a lease descriptor, the child stops as soon
 as that pipe reaches end-of-file: its owner process has died.
+
+``python -m corral.runtime.child --zygote CONTROL_FD LEASE_FD [MODULE...]`` starts a sandbox's zygote
+instead (see :mod:`corral.runtime.zygote`): it imports the server stack once and forks servers that run
+:func:`serve_spec` without starting a new interpreter.
 """
 
 from __future__ import annotations
@@ -26,13 +30,16 @@ def _watch_lease(fd: int) -> None:
     os.kill(os.getpid(), signal.SIGTERM)
 
 
-def main(argv: list[str]) -> int:
-    if len(argv) != 1:
-        print("usage: python -m corral.runtime.child SPEC_FILE", file=sys.stderr)
-        return 2
-    with open(argv[0], "rb") as handle:
+def read_spec(path: str) -> dict[str, Any]:
+    """Load a spec file and delete it (it holds the token and secrets)."""
+    with open(path, "rb") as handle:
         spec: dict[str, Any] = orjson.loads(handle.read())
-    os.unlink(argv[0])
+    os.unlink(path)
+    return spec
+
+
+def serve_spec(spec: dict[str, Any]) -> None:
+    """Serve the spec's environment until stopped."""
     for path in reversed(spec.get("python_path", [])):
         if path not in sys.path:
             sys.path.insert(0, path)
@@ -47,6 +54,17 @@ def main(argv: list[str]) -> int:
     env_cls = resolve(spec["env"])
     serve(env_cls, uds=spec.get("uds"), host=spec.get("host", "127.0.0.1"), port=int(spec.get("port", 8000)),
           config=ServerConfig(**spec.get("config", {})), log_level=spec.get("log_level", "warning"))
+
+
+def main(argv: list[str]) -> int:
+    if argv[:1] == ["--zygote"] and len(argv) >= 3:
+        from .zygote.forkserver import run_zygote
+
+        return run_zygote(int(argv[1]), int(argv[2]), argv[3:])
+    if len(argv) != 1:
+        print("usage: python -m corral.runtime.child SPEC_FILE", file=sys.stderr)
+        return 2
+    serve_spec(read_spec(argv[0]))
     return 0
 
 

@@ -2,10 +2,16 @@
 
 What a sandboxed server gets: new user, pid, network, ipc, uts and cgroup namespaces (so no network at all,
 not even the host's loopback); a read-only view of the system directories and of the Python it runs on; a
-private writable tmpfs at /tmp; its own folder at /run/corral (socket, spec) and nothing else of the host;
-no capabilities; rlimits (CPU seconds, address space, open files, processes); and, where the machine
-allows, a cgroup with memory, pids and CPU limits. Inside, the server runs as uid 1000 of its own user
-namespace; the process limit counts tasks per user namespace, so it counts only the sandbox's own.
+private writable tmpfs at /tmp and its own /dev; its own folder at /run/corral (socket, spec) and nothing
+else of the host; no capabilities; rlimits (CPU seconds, address space, open files, processes); and, where
+the machine allows, a cgroup with memory, pids and CPU limits. Inside, the server runs as uid 1000 of its
+own user namespace; the process limit counts tasks per user namespace, so it counts only the sandbox's own.
+
+Two ways to get there. By default a server is forked from a zygote (:mod:`corral.runtime.zygote`): one
+bubblewrap sandbox per owner process that has imported the server stack once, and confines each forked
+server in fresh namespaces of its own, nested in the zygote's. Otherwise (``zygote=False``, or where the
+machine refuses nested user namespaces) each server is a new ``bwrap ... python -m corral.runtime.child``.
+The guarantees above hold either way; what differs is listed in docs/runtimes.md.
 """
 
 from __future__ import annotations
@@ -17,17 +23,18 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import ClassVar
+from typing import Any, ClassVar
 
-from ..errors import RuntimeUnavailable
+from ..errors import RuntimeFailed, RuntimeUnavailable
 from . import cgroups
 from .base import Limits, Runtime, Server, ServerSpec
 from .lease import lease_fd
 from .process import LOG, SOCKET, SPEC_FILE, ProcessServer, describe_exit, runtime_dir, write_spec
+from .zygote import Zygote, ZygoteChild, ZygoteDied, zygote_for
+from .zygote.forkserver import DEV_STAGE, FULL_PROC, INSIDE, SERVERS
 
-#: The server's folder as the sandbox sees it.
-INSIDE = "/run/corral"
 #: System paths shown read-only inside (when they exist on the host).
 SYSTEM_PATHS = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc/ld.so.cache", "/etc/localtime",
                 "/etc/alternatives")
@@ -76,6 +83,8 @@ def sandbox_available() -> tuple[bool, str]:
 
 
 class SandboxServer(ProcessServer):
+    """A server in its own bubblewrap sandbox."""
+
     runtime = "sandbox"
 
     def __init__(self, spec: ServerSpec, folder: Path, socket_path: str, grace_s: float) -> None:
@@ -85,7 +94,9 @@ class SandboxServer(ProcessServer):
     def exit_reason(self) -> str | None:
         if self.process is None or self.process.poll() is None:
             return super().exit_reason()
-        code = self.process.returncode
+        return self._explain(self.process.returncode)
+
+    def _explain(self, code: int) -> str:
         # bubblewrap exits with 128 + N when the sandboxed server was killed by signal N.
         reason = describe_exit(-(code - 128) if code > 128 else code) or ""
         limits = self.spec.limits
@@ -103,21 +114,114 @@ class SandboxServer(ProcessServer):
         super()._cleanup()
 
 
+class ZygoteServer(SandboxServer):
+    """A sandboxed server forked from ``zygote``. ``pid`` is its init (pid 1 of its own pid namespace, and
+    leader of its process group), in this process's pid namespace."""
+
+    def __init__(self, spec: ServerSpec, folder: Path, socket_path: str, grace_s: float, zygote: Zygote) -> None:
+        super().__init__(spec, folder, socket_path, grace_s)
+        self.zygote = zygote
+        self.child: ZygoteChild | None = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.child.pid if self.child else None
+
+    def alive(self) -> bool:
+        return self.child is not None and self.child.poll() is None
+
+    def exit_reason(self) -> str | None:
+        if self.child is None:
+            return "it was never started"
+        code = self.child.poll()
+        if code is None:
+            return None
+        if self.child.lost:
+            return "its sandbox zygote died, and every server forked from it with it"
+        return self._explain(code)
+
+    def _stop(self) -> None:
+        # Killing init kills everything in its pid namespace; nothing inside can leave that namespace.
+        if self.child is not None:
+            self.child.kill()
+            self.child.wait(5)
+            self.child.close()
+        self._cleanup()
+
+
 class SandboxRuntime(Runtime):
-    """Servers in bubblewrap sandboxes (see the module docstring for what is isolated and limited)."""
+    """Servers in bubblewrap sandboxes (see the module docstring for what is isolated and limited).
+
+    ``zygote``: fork servers from a zygote that has imported the server stack (fast cold starts); where this
+    machine cannot run one, fall back to a bubblewrap sandbox per server, saying why once in the log.
+    ``preload``: modules the zygote imports too (an environment's module, a heavy library), so servers
+    start without importing them; their import-time state is then shared by every server forked from it.
+    """
 
     name: ClassVar[str] = "sandbox"
 
-    def __init__(self, *, python: str | None = None, grace_s: float = 0.5, use_cgroups: bool = True) -> None:
+    def __init__(self, *, python: str | None = None, grace_s: float = 0.5, use_cgroups: bool = True,
+                 zygote: bool = True, preload: Sequence[str] = ()) -> None:
         self.python = python or sys.executable
         self.grace_s = grace_s
         self.use_cgroups = use_cgroups
+        self.zygote = zygote
+        self.preload = tuple(preload)
+
+    def uses_zygote(self) -> bool:
+        """Whether servers are forked from a zygote (starting it if needed)."""
+        return self._zygote() is not None
+
+    def _zygote(self) -> Zygote | None:
+        if not self.zygote or not sandbox_available()[0]:
+            return None
+        key = (self.python, tuple(_python_path()), self.preload)
+        binary = bwrap_path()
+        return zygote_for(key, lambda: Zygote(
+            lambda servers: [binary, *zygote_bwrap_arguments(servers), "--", self.python, "-S", "-m",
+                             "corral.runtime.child"],
+            _environment({}), self.preload))
 
     def _launch(self, spec: ServerSpec) -> Server:
         binary = bwrap_path()
         ok, why = sandbox_available()
         if not ok:
             raise RuntimeUnavailable(f"{why}; use runtime='subprocess' (no isolation) or 'docker'")
+        for attempt in range(2):
+            zygote = self._zygote()
+            if zygote is None:
+                break
+            try:
+                return self._fork(spec, zygote)
+            except ZygoteDied:
+                if attempt:
+                    raise
+        return self._bwrap(spec, binary)
+
+    def _fork(self, spec: ServerSpec, zygote: Zygote) -> Server:
+        folder = Path(tempfile.mkdtemp(prefix="corral-sbx-", dir=zygote.servers))
+        server = ZygoteServer(spec, folder, str(folder / SOCKET), self.grace_s, zygote)
+        try:
+            (folder / LOG).touch()
+            limits = spec.limits
+            write_spec(folder / SPEC_FILE, spec, uds=f"{INSIDE}/{SOCKET}", lease=None, python_path=_python_path(),
+                       extra={"sandbox": {"environ": _environment(spec.environment), "rlimits": _rlimits(limits)}})
+            server.cgroup = self._cgroup(folder, limits)
+            server.child = zygote.fork(folder.name, (limits.tmp_mb or 0) * 1024 * 1024,
+                                       timeout=max(spec.ready_timeout_s, 1.0))
+            if server.cgroup is not None:
+                for procs in server.cgroup.procs:
+                    try:
+                        Path(procs).write_text(str(server.child.pid))
+                    except OSError as exc:
+                        raise RuntimeFailed(f"could not place the sandboxed server in its cgroup: {exc}") from exc
+            server.child.go()
+        except BaseException:
+            server.stop()
+            raise
+        return server
+
+    def _bwrap(self, spec: ServerSpec, binary: str) -> Server:
         folder = Path(tempfile.mkdtemp(prefix="corral-sbx-", dir=runtime_dir()))
         server = SandboxServer(spec, folder, str(folder / SOCKET), self.grace_s)
         try:
@@ -126,24 +230,50 @@ class SandboxRuntime(Runtime):
             write_spec(folder / SPEC_FILE, spec, uds=f"{INSIDE}/{SOCKET}", lease=fd,
                        python_path=_python_path())
             limits = spec.limits
-            if self.use_cgroups:
-                server.cgroup = cgroups.create(
-                    folder.name, memory_bytes=(limits.memory_mb or 0) * 1024 * 1024 or None,
-                    pids=limits.processes, cpus=limits.cpus)
+            server.cgroup = self._cgroup(folder, limits)
             argv = ["/bin/sh", "-c", _SHIM, "corral-sandbox", binary, *bwrap_arguments(folder, limits),
                     "--", self.python, "-S", "-m", "corral.runtime.child", f"{INSIDE}/{SPEC_FILE}"]
-            server.spawn(argv, _environment(spec, limits, server.cgroup), (fd,))
+            server.spawn(argv, _shim_environment(spec, limits, server.cgroup), (fd,))
         except BaseException:
             server.stop()
             raise
         return server
+
+    def _cgroup(self, folder: Path, limits: Limits) -> cgroups.Group | None:
+        if not self.use_cgroups:
+            return None
+        return cgroups.create(folder.name, memory_bytes=(limits.memory_mb or 0) * 1024 * 1024 or None,
+                              pids=limits.processes, cpus=limits.cpus)
 
 
 def bwrap_arguments(folder: Path, limits: Limits) -> list[str]:
     """bubblewrap's options for one server's sandbox (everything but the command)."""
     # --die-with-parent: killing bubblewrap (a stop, or a crash of this process) kills the whole sandbox.
     args = ["--unshare-all", "--unshare-user", "--uid", "1000", "--gid", "1000", "--new-session",
-            "--die-with-parent", "--cap-drop", "ALL", "--hostname", "corral-sandbox"]
+            "--die-with-parent", "--cap-drop", "ALL", "--hostname", "corral-sandbox", *_read_only_binds()]
+    args += ["--proc", "/proc", "--dev", "/dev"]
+    if limits.tmp_mb:
+        args += ["--size", str(limits.tmp_mb * 1024 * 1024)]
+    args += ["--tmpfs", "/tmp", "--bind", str(folder), INSIDE, "--chdir", "/tmp", "--remount-ro", "/"]
+    return args
+
+
+def zygote_bwrap_arguments(servers: Path) -> list[str]:
+    """bubblewrap's options for a zygote's sandbox: a plain sandbox's, plus every server folder at SERVERS
+    and the mount points the zygote needs. The zygote keeps CAP_SYS_ADMIN and CAP_SETFCAP (over its own
+    namespaces) only until it has mounted FULL_PROC and entered a user namespace of its own as uid 1000; it
+    runs as the caller's uid, so bubblewrap nests no second user namespace that would leave it no rights
+    over its mount namespace."""
+    args = ["--unshare-all", "--unshare-user", "--new-session", "--die-with-parent", "--cap-drop", "ALL",
+            "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETFCAP", "--hostname", "corral-sandbox",
+            *_read_only_binds()]
+    args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", INSIDE, "--dir", FULL_PROC,
+             "--dir", DEV_STAGE, "--bind", str(servers), SERVERS, "--chdir", "/tmp", "--remount-ro", "/"]
+    return args
+
+
+def _read_only_binds() -> list[str]:
+    args: list[str] = []
     for path in SYSTEM_PATHS:
         if os.path.islink(path):
             args += ["--symlink", os.readlink(path), path]
@@ -151,10 +281,6 @@ def bwrap_arguments(folder: Path, limits: Limits) -> list[str]:
             args += ["--ro-bind", path, path]
     for path in _python_roots():
         args += ["--ro-bind", path, path]
-    args += ["--proc", "/proc", "--dev", "/dev"]
-    if limits.tmp_mb:
-        args += ["--size", str(limits.tmp_mb * 1024 * 1024)]
-    args += ["--tmpfs", "/tmp", "--bind", str(folder), INSIDE, "--chdir", "/tmp", "--remount-ro", "/"]
     return args
 
 
@@ -177,7 +303,8 @@ def _python_roots() -> list[str]:
     return roots
 
 
-def _environment(spec: ServerSpec, limits: Limits, group: cgroups.Group | None) -> dict[str, str]:
+def _environment(extra: Mapping[str, str]) -> dict[str, str]:
+    """A sandboxed server's environment variables: a small fixed set, then ``extra``."""
     env = {
         "PATH": "/usr/local/bin:/usr/bin:/bin",
         "HOME": "/tmp",
@@ -189,10 +316,26 @@ def _environment(spec: ServerSpec, limits: Limits, group: cgroups.Group | None) 
         # -S skips site (and its .pth files); the import path comes in whole from here instead.
         "PYTHONPATH": os.pathsep.join(_python_path()),
     }
-    env.update(spec.environment)
+    env.update(extra)
+    return env
+
+
+def _rlimits(limits: Limits) -> dict[str, int]:
+    values = {
+        "RLIMIT_CPU": limits.cpu_s,
+        "RLIMIT_AS": (limits.memory_mb or 0) * 1024 * 1024,
+        "RLIMIT_NOFILE": limits.open_files,
+        "RLIMIT_NPROC": limits.processes,
+    }
+    return {name: value for name, value in values.items() if value}
+
+
+def _shim_environment(spec: ServerSpec, limits: Limits, group: cgroups.Group | None) -> dict[str, str]:
+    """The environment of the shell that starts bubblewrap: the server's, plus what the shell applies."""
+    env = _environment(spec.environment)
     if group is not None:
         env["CORRAL_CGROUP_PROCS"] = " ".join(group.procs)
-    values = {
+    values: dict[str, Any] = {
         "CORRAL_LIMIT_CPU": limits.cpu_s,
         "CORRAL_LIMIT_AS": (limits.memory_mb or 0) * 1024 or None,
         "CORRAL_LIMIT_NOFILE": limits.open_files,
@@ -200,5 +343,3 @@ def _environment(spec: ServerSpec, limits: Limits, group: cgroups.Group | None) 
     }
     env.update({key: str(value) for key, value in values.items() if value})
     return env
-
-
