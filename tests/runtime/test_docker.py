@@ -271,3 +271,14 @@ def test_the_keeper_removes_containers_when_their_owner_is_killed(image: str) ->
         owner.wait()
         if owner.stdout:
             owner.stdout.close()
+
+
+def test_a_built_in_environment_is_launched_by_name() -> None:
+    from corral.runtime import launch
+
+    docker_client()
+    with launch("echo", runtime="docker") as server:
+        assert isinstance(server, ContainerServer)
+        assert server.image == "echo"
+        assert_serving(server)
+    assert_left_nothing(server)

@@ -4,7 +4,8 @@
 ``corral/echo:3f2a…`` serves the environment the image was built for (its ``dev.corral.env`` label, set by
 :func:`corral.runtime.images.build_image`), ``corral/tools:1#guess`` or ``img#pkg.module:Class`` serves
 that one (a built-in name or ``module:Class`` installed in the image). ``#`` cannot occur in an image
-reference, so the split is unambiguous. Images are never pulled: build them locally.
+reference, so the split is unambiguous. A bare built-in name (``"echo"``) with no image of that name is
+built on first use. Images are never pulled: build them locally.
 
 What a container gets by default: no network at all (``--network none``; the server listens on a Unix
 socket in a host folder mounted at /run/corral), or, with ``network="bridge"`` for images that need one,
@@ -33,9 +34,10 @@ import time
 from pathlib import Path
 from typing import Any, ClassVar
 
+from ..envs import BUILTINS
 from ..errors import RuntimeFailed, RuntimeUnavailable, UsageError
 from .base import Limits, Runtime, Server, ServerSpec
-from .images import INSIDE, LABEL_ENV, USER_ID
+from .images import INSIDE, LABEL_ENV, USER_ID, build_image
 from .lease import owner_labels
 from .process import SOCKET, SPEC_FILE, runtime_dir, write_spec
 
@@ -197,15 +199,18 @@ class DockerRuntime(Runtime):
     ``network``: ``"none"`` (default: a Unix socket, no network) or a Docker network such as ``"bridge"``
     (the server's port is published on 127.0.0.1 only). ``user``: ``"UID[:GID]"`` to run as (never root).
     ``keeper``: start the keeper process that removes this process's containers when it dies.
+    ``build``: a built-in environment's name (``"echo"``) with no image of that name is served from
+    ``build_image(name)``, built on first use (minutes, once) and found in the cache afterwards.
     """
 
     name: ClassVar[str] = "docker"
 
-    def __init__(self, *, network: str = "none", user: str | None = None, keeper: bool = True,
+    def __init__(self, *, network: str = "none", user: str | None = None, keeper: bool = True, build: bool = True,
                  client: Any = None) -> None:
         self.network = network
         self.user = user
         self.keeper = keeper
+        self.build = build
         self._client = client
 
     @property
@@ -222,8 +227,11 @@ class DockerRuntime(Runtime):
         try:
             image = client.images.get(image_ref)
         except ImageNotFound as exc:
-            raise RuntimeFailed(f"image {image_ref!r} is not in the local Docker daemon: build it with "
-                                "corral.runtime.images.build_image (images are never pulled)") from exc
+            if self.build and env is None and image_ref in BUILTINS:
+                image = client.images.get(build_image(image_ref, client=client).id)
+            else:
+                raise RuntimeFailed(f"image {image_ref!r} is not in the local Docker daemon: build it with "
+                                    "corral.runtime.images.build_image (images are never pulled)") from exc
         except DockerException as exc:
             raise RuntimeFailed(f"Docker could not inspect image {image_ref!r}: {_first_line(exc)}") from exc
         env = env or (image.labels or {}).get(LABEL_ENV)
