@@ -28,6 +28,9 @@ from .isolation import assert_serving, attempt
 
 LIMITS = Limits(cpu_s=3, memory_mb=256, processes=32, open_files=256)
 
+# The first test to need the test image builds it: minutes on a fresh machine (the base image included).
+pytestmark = pytest.mark.timeout(900)
+
 
 @pytest.fixture(scope="module", autouse=True)
 def private_runtime_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:

@@ -18,6 +18,9 @@ from corral.runtime.process import SOCKET, SPEC_FILE, ProcessServer, SubprocessR
 from .conftest import processes_with
 from .docker_support import ROOT, docker_client, docker_ps_all, hostile_image
 
+# The first test to need the test image builds it: minutes on a fresh machine (the base image included).
+pytestmark = pytest.mark.timeout(900)
+
 
 @pytest.fixture
 def private_runtime_dir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:

@@ -4,11 +4,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from corral import __version__
 from corral.runtime import images
 from corral.runtime.images import BuiltImage, base_image, build_image
 
 from .docker_support import HERE, HOSTILE, PACKAGE, docker_client, hostile_image
+
+# The first test to need the test image builds it: minutes on a fresh machine (the base image included).
+pytestmark = pytest.mark.timeout(900)
 
 PROBE = """
 import importlib.util, os, sys

@@ -13,7 +13,8 @@ instead of seeing its lease end). What counts as an orphan:
   The whole tree is killed.
 - a folder ``corral-*`` in the runtime folder, older than ``min_age_s``, holding nothing but a server's
   files, that no live process, socket or container uses.
-- an empty per-server cgroup under ``corral/``, older than ``min_age_s``.
+- an empty per-server cgroup under ``corral/``, older than ``min_age_s`` and never younger than 10 s (a
+  sandbox joins its cgroup a moment after making it).
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from .process import LOG, SOCKET, SPEC_FILE, runtime_dir
 _FOLDER = re.compile(r"corral-(?:[a-z]+-)?[A-Za-z0-9_]{8}")
 _SERVER_FILES = {SOCKET, LOG, SPEC_FILE}
 _CHILD_MODULE = b"corral.runtime.child"
+CGROUP_MIN_AGE_S = 10.0
 
 
 @dataclass
@@ -221,6 +223,7 @@ def _folders(garbage: Garbage, dry_run: bool, min_age_s: float, containers: set[
 def _cgroups(garbage: Garbage, dry_run: bool, min_age_s: float) -> None:
     parents = [cgroups.ROOT / cgroups.PARENT, *(d / cgroups.PARENT for d in _v1_hierarchies())]
     now = time.time()
+    min_age_s = max(min_age_s, CGROUP_MIN_AGE_S)
     for parent in parents:
         with contextlib.suppress(OSError):
             for group in sorted(p for p in parent.iterdir() if p.is_dir()):
