@@ -5,7 +5,9 @@
     .venv/bin/python benchmarks/runtimes_docker.py --cold-build # also time image builds from nothing (~2 min)
 
 Ours: ``DockerRuntime().start(image)`` (container create and start, then the readiness round trip) plus
-the caller's own client connect and first reset, on the image ``build_image("echo")`` makes. Peer:
+the caller's own client connect and first reset, on the image ``build_image("echo")`` makes. Each side
+first starts one untimed container (so a just-built image's files are in the page cache for both); every
+timed start is a new container. Peer:
 ``await GenericEnvClient.from_docker_image(image)`` plus its first reset, run in the peer venv
 (``scripts/peer-venv``), on an equivalent image: FROM the same base, openenv-core 0.3.0 installed from
 wheels pinned by peer/constraints.txt, serving the peer's echo environment (peer/echo_server.py) on port
@@ -71,25 +73,25 @@ asyncio.run(main(sys.argv[1], int(sys.argv[2])))
 def cold_corral(image: str, runs: int) -> dict[str, Any]:
     runtime = DockerRuntime()
     samples = []
-    for _ in range(runs):
+    for _ in range(runs + 1):
         started = time.perf_counter()
         with runtime.start(image) as server, server.client() as env:
             env.reset()
             samples.append((time.perf_counter() - started) * 1000)
-    return _row(samples)
+    return _row(samples[1:])
 
 
 def cold_openenv(image: str, runs: int) -> dict[str, Any]:
     client = connect()
     try:
-        done = subprocess.run([peer_python(), "-c", PEER_DRIVER, image, str(runs)], capture_output=True, text=True,
+        done = subprocess.run([peer_python(), "-c", PEER_DRIVER, image, str(runs + 1)], capture_output=True, text=True,
                               timeout=120 + 30 * runs, check=False, cwd=ROOT)
     finally:  # a driver that died mid-run may have left its container
         for container in client.containers.list(all=True, filters={"ancestor": image}):
             container.remove(force=True)
     if done.returncode != 0:
         return {"error": done.stderr.strip()[-1000:]}
-    return _row(json.loads(done.stdout.strip().splitlines()[-1]))
+    return _row(json.loads(done.stdout.strip().splitlines()[-1])[1:])
 
 
 def _row(samples: list[float]) -> dict[str, Any]:

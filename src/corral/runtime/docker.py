@@ -140,6 +140,8 @@ class ContainerServer(Server):
             self.container.reload()
         except NotFound:
             return None
+        except Exception as exc:  # the daemon went away (requests' errors are not DockerException)
+            raise RuntimeFailed(f"Docker does not answer about container {self.name}: {_first_line(exc)}") from exc
         state: dict[str, Any] = self.container.attrs.get("State", {})
         return state
 
