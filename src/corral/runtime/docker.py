@@ -199,7 +199,8 @@ class DockerRuntime(Runtime):
     """Servers in Docker containers (see the module docstring for the defaults and the image convention).
 
     ``network``: ``"none"`` (default: a Unix socket, no network) or a Docker network such as ``"bridge"``
-    (the server's port is published on 127.0.0.1 only). ``user``: ``"UID[:GID]"`` to run as (never root).
+    (the server's port is published on 127.0.0.1 only). ``user``: ``"UID[:GID]"`` to run as (never root;
+    when this process is not root, the folder is writable by its own uid only, which is the default).
     ``keeper``: start the keeper process that removes this process's containers when it dies.
     ``build``: a built-in environment's name (``"echo"``) with no image of that name is served from
     ``build_image(name)``, built on first use (minutes, once) and found in the cache afterwards.
@@ -209,6 +210,9 @@ class DockerRuntime(Runtime):
 
     def __init__(self, *, network: str = "none", user: str | None = None, keeper: bool = True, build: bool = True,
                  client: Any = None) -> None:
+        if network == "host":
+            raise UsageError("network='host' would share this machine's network with the server: use 'bridge' "
+                             "(its port is published on 127.0.0.1 only)")
         self.network = network
         self.user = user
         self.keeper = keeper
