@@ -217,6 +217,61 @@ def test_text_that_is_not_utf8_is_an_error_frame(echo_server: RunningServer, raw
     assert client.ask({"type": "reset"})["type"] == "observation"
 
 
+def step_frame(client: RawClient, message: str) -> bytes:
+    """A masked text frame asking to step with ``message``, as bytes for the socket."""
+    client.protocol.send_text(orjson.dumps({"type": "step", "data": {"message": message}}))
+    return b"".join(client.protocol.data_to_send())
+
+
+@pytest.mark.parametrize("size", [0, 100, 126, 65_535, 65_536, 300_000])
+def test_every_length_encoding_in_one_read(echo_server: RunningServer, raw: Any, size: int) -> None:
+    client = raw(echo_server)
+    assert client.ask({"type": "reset"})["type"] == "observation"
+    messages = [chr(97 + i) * max(size - 40, 0) for i in range(3)]  # frames of about ``size`` bytes
+    client.sock.sendall(b"".join(step_frame(client, m) for m in messages))
+    for message in messages:
+        assert client.recv()["data"]["observation"]["echoed_message"] == message
+
+
+def test_frames_split_and_mixed_with_pings_keep_their_order(echo_server: RunningServer, raw: Any) -> None:
+    client = raw(echo_server)
+    assert client.ask({"type": "reset"})["type"] == "observation"
+    first, second, third = (step_frame(client, str(i) * 500) for i in range(3))
+    client.protocol.send_ping(b"between")
+    ping = b"".join(client.protocol.data_to_send())
+    stream = first + ping + second + third
+    for cut in (3, len(first) + 1, len(first) + len(ping) + 200):  # a header, a ping and a payload cut in two
+        client.sock.sendall(stream[:cut])
+        time.sleep(0.05)
+        stream = stream[cut:]
+    client.sock.sendall(stream)
+    replies = [client._next() for _ in range(4)]
+    assert [frame.opcode for frame in replies] == [Opcode.TEXT, Opcode.PONG, Opcode.TEXT, Opcode.TEXT]
+    assert replies[1].data == b"between"
+    for i, frame in enumerate(replies[:1] + replies[2:]):
+        assert orjson.loads(frame.data)["data"]["observation"]["echoed_message"] == str(i) * 500
+
+
+def test_a_compressed_frame_that_was_not_negotiated_is_a_protocol_error(echo_server: RunningServer,
+                                                                        raw: Any) -> None:
+    client = raw(echo_server)
+    frame = bytearray(step_frame(client, "x"))
+    frame[0] |= 0x40  # RSV1: permessage-deflate, never negotiated
+    client.sock.sendall(bytes(frame))
+    assert client.close_code() == 1002
+
+
+def test_data_after_a_close_frame_is_not_answered(start_server: Any, raw: Any) -> None:
+    server = start_server(CountingEnv)
+    client = raw(server)
+    assert client.ask({"type": "reset"})["type"] == "observation"
+    client.protocol.send_close(1000)
+    close = b"".join(client.protocol.data_to_send())
+    client.sock.sendall(close + b"\x81\x80abcd")  # an empty text frame after the close
+    assert client.close_code() == 1000
+    wait_until(lambda: CountingEnv.closed == 1)
+
+
 def test_a_protocol_error_closes_with_1002_and_closes_the_session(start_server: Any, raw: Any) -> None:
     server = start_server(CountingEnv)
     client = raw(server)

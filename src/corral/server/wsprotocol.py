@@ -6,6 +6,10 @@ uvicorn serves HTTP and, when a request asks to upgrade, hands the socket to the
 answers each frame inside ``data_received`` through :meth:`Connection.on_frame
 <corral.server.websocket.Connection.on_frame>`. The replies one read produces leave in one ``transport.write``.
 A connection holds no ASGI queue, scope or task, nor the handshake request once accepted.
+
+Whole, unfragmented data frames (nearly every frame a client sends) are unmasked and framed here; everything
+else (control frames, fragments, partial reads, protocol errors, the closing handshake) goes through
+``ServerProtocol``.
 """
 
 from __future__ import annotations
@@ -28,6 +32,11 @@ from websockets.http11 import Request, Response
 from websockets.protocol import CONNECTING, OPEN, Event
 from websockets.server import ServerProtocol
 
+try:
+    from websockets.speedups import apply_mask
+except ImportError:  # websockets built without its C extension
+    from websockets.utils import apply_mask
+
 from .app import CorralApp
 from .sessions import SessionManager
 from .websocket import Connection, Refused, accept
@@ -45,7 +54,7 @@ class CorralWebSocketProtocol(asyncio.Protocol):
     """
 
     __slots__ = (
-        "_backlog", "_batching", "_busy", "_config", "_connection", "_keepalive", "_lost", "_parts",
+        "_backlog", "_batching", "_busy", "_config", "_connection", "_keepalive", "_lost", "_out", "_parts",
         "_parts_binary", "_read_paused", "_server_state", "_unanswered", "_write_paused", "_ws", "transport",
     )
 
@@ -60,8 +69,9 @@ class CorralWebSocketProtocol(asyncio.Protocol):
         #: Replying to a frame (or the handshake) suspended: later events wait for it, in order.
         self._busy: asyncio.Task[None] | None = None
         self._backlog: list[Event] = []
-        #: Inside a read: replies collect in ``_ws`` and leave in one write at its end.
+        #: Inside a read: replies collect in ``_out`` and leave in one write at its end.
         self._batching = False
+        self._out: list[bytes] = []
         #: A fragmented message being received, and whether it is binary.
         self._parts: list[Any] | None = None
         self._parts_binary = False
@@ -78,10 +88,17 @@ class CorralWebSocketProtocol(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         ws = self._ws
+        if (self._connection is not None and self._busy is None and self._parts is None and ws.state is OPEN
+                and not ws.reader.buffer):
+            data = self._answer(data)
+            if not data:
+                self._flush()
+                return
         ws.receive_data(data)
         if self._busy is None:
             self._process(ws.events_received())
         else:
+            self._flush()
             self._reading(paused=True)  # the events wait in ``_ws`` until the reply in progress is done
 
     def eof_received(self) -> None:
@@ -122,10 +139,20 @@ class CorralWebSocketProtocol(asyncio.Protocol):
     # -- the Link a Connection writes to --------------------------------------------------------
 
     async def send(self, data: bytes, binary: bool) -> None:
-        if binary:
-            self._ws.send_binary(data)
+        ws = self._ws
+        if ws.state is not OPEN:
+            raise ConnectionError("the WebSocket is closing")
+        queued = ws.data_to_send()  # what websockets wrote so far (a pong, the handshake) goes first
+        if queued:
+            self._out.extend(queued)
+        size = len(data)
+        opcode = 0x82 if binary else 0x81  # FIN + binary or text; a server never masks
+        if size < 126:
+            self._out.append(bytes((opcode, size)) + data)
         else:
-            self._ws.send_text(data)
+            self._out.append(bytes((opcode, 126)) + size.to_bytes(2, "big") if size < 1 << 16
+                             else bytes((opcode, 127)) + size.to_bytes(8, "big"))
+            self._out.append(data)
         if not self._batching:
             self._flush()
 
@@ -136,6 +163,35 @@ class CorralWebSocketProtocol(asyncio.Protocol):
                 self._flush()
 
     # -- events ----------------------------------------------------------------------------------
+
+    def _answer(self, data: bytes) -> bytes:
+        """Answer the whole, unfragmented, masked data frames at the start of ``data`` (websockets' parser
+        holding nothing back); return the rest, from the first frame left to ``ServerProtocol``."""
+        limit = self._ws.max_message_size
+        size = len(data)
+        at = 0
+        self._batching = True
+        try:
+            while size - at >= 6:
+                head, second = data[at], data[at + 1]
+                if (head != 0x81 and head != 0x82) or second < 0x80:  # not FIN + text/binary, or not masked
+                    break
+                length = second & 0x7F
+                start = at + 6
+                if length == 126:
+                    length, start = int.from_bytes(data[at + 2 : at + 4], "big"), at + 8
+                elif length == 127:
+                    length, start = int.from_bytes(data[at + 2 : at + 10], "big"), at + 14
+                end = start + length
+                if end > size or (limit is not None and length > limit):  # partial, or too big: websockets says
+                    break
+                self._message(apply_mask(data[start:end], data[start - 4 : start]), head == 0x82)
+                at = end
+                if self._busy is not None:
+                    break
+        finally:
+            self._batching = False
+        return data[at:] if at else data
 
     def _process(self, events: list[Event]) -> None:
         self._batching = True
@@ -266,6 +322,9 @@ class CorralWebSocketProtocol(asyncio.Protocol):
 
     def _flush(self) -> None:
         writes = self._ws.data_to_send()
+        if self._out:
+            writes = self._out + writes if writes else self._out
+            self._out = []
         transport = self.transport
         if not writes or self._lost or transport.is_closing():
             return
