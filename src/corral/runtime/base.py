@@ -123,6 +123,7 @@ class Server(abc.ABC):
     def wait_ready(self, timeout: float) -> None:
         """Wait until a real session round trip (connect, open, reset, close) succeeds; raise RuntimeFailed."""
         deadline = time.monotonic() + timeout
+        self._ready_deadline = deadline
         delay = 0.001
         last: BaseException | None = None
         while True:
@@ -132,9 +133,9 @@ class Server(abc.ABC):
             try:
                 self._probe()
                 return
-            except CorralError as exc:
+            except (CorralError, TimeoutError, OSError) as exc:
                 last = exc
-                if exc.code in ("UNAUTHORIZED", "FACTORY_ERROR", "EXECUTION_ERROR"):
+                if isinstance(exc, CorralError) and exc.code in ("UNAUTHORIZED", "FACTORY_ERROR", "EXECUTION_ERROR"):
                     raise RuntimeFailed(f"the {self.runtime} server for {self.spec.env!r} is up but a session "
                                         f"fails: {exc}{self._diagnostics()}") from exc
             if time.monotonic() + delay > deadline:
@@ -147,8 +148,10 @@ class Server(abc.ABC):
     def _probe(self) -> None:
         from ..client import EnvClient, Timeouts
 
+        # Bounded by what is left of the readiness deadline, so a hung reset costs no more than the deadline.
+        remaining = max(0.05, getattr(self, "_ready_deadline", time.monotonic() + 30.0) - time.monotonic())
         probe: EnvClient[Any, Any] = EnvClient(self.url, token=self.token, resume=False,
-                                               timeouts=Timeouts(connect=5.0, request=30.0))
+                                               timeouts=Timeouts(connect=min(5.0, remaining), request=remaining))
         with probe:
             probe.reset()
 
