@@ -11,7 +11,7 @@ import pytest
 from corral import State
 from corral.client import AnyObservation, EnvClient, Timeouts
 from corral.client._base import http_url, websocket_url
-from corral.client.transport import Connection, websockets_connect
+from corral.client.transport import Connection, socket_connect
 from corral.envs.echo import EchoAction, EchoObservation
 from corral.envs.guess import GuessObservation, GuessState
 from corral.errors import (
@@ -135,7 +135,7 @@ def test_a_custom_transport_opens_the_connection(echo_server: RunningServer) -> 
 
     def recording(url: str, subprotocols: Sequence[str], headers: Mapping[str, str], open_timeout: float) -> Connection:
         calls.append((url, list(subprotocols), dict(headers), open_timeout))
-        return websockets_connect(url, subprotocols, headers, open_timeout)
+        return socket_connect(url, subprotocols, headers, open_timeout)
 
     with EnvClient(echo_server.url, token="t", transport=recording, timeouts=Timeouts(connect=3)) as env:
         assert env.reset().reward == 0.0

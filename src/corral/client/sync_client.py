@@ -17,7 +17,7 @@ from websockets.exceptions import ConnectionClosed
 from ..errors import ConnectionLost, CorralError
 from ..types import Action, StepResult
 from ._base import ClientBase, ClientCore, GroupBase, LinkState, ObsT, StateT
-from .transport import Connect, Connection, websockets_connect
+from .transport import Connect, Connection, socket_connect
 
 
 class EnvClient(ClientBase[ObsT, StateT, Connect]):
@@ -67,7 +67,7 @@ class EnvClient(ClientBase[ObsT, StateT, Connect]):
 
     def _open(self, resume: bool) -> None:
         core = self._core
-        connect = self._transport or websockets_connect
+        connect = self._transport or socket_connect
         ws = connect(core.url, core.subprotocols(), core.headers(resume), self.timeouts.connect)
         core.on_accepted(ws.subprotocol)
         try:
@@ -83,9 +83,9 @@ class EnvClient(ClientBase[ObsT, StateT, Connect]):
         self._ws = ws
 
     def _reconnect(self, cause: BaseException) -> None:
+        self._drop_link()
         if not self._core.corral:
             self.state_ = LinkState.CLOSED
-            self._read_farewell()
             self._lost = self._core.link_lost(cause)
             raise self._lost from cause
         if not self.resume:
@@ -104,11 +104,14 @@ class EnvClient(ClientBase[ObsT, StateT, Connect]):
         self.state_ = LinkState.CLOSED
         raise self._resume_failed(last) from cause
 
-    def _read_farewell(self) -> None:
-        """Decode a frame the server sent before closing that nobody has read (it may say why)."""
+    def _drop_link(self) -> None:
+        """Let go of a link that failed: decode a frame the server sent before closing that nobody has read
+        (an OpenEnv server says why it closed in it), then free the link."""
         assert self._ws is not None
         with contextlib.suppress(Exception):
             self._core.decode(self._ws.recv(0))
+        with contextlib.suppress(Exception):
+            self._ws.close()
 
     # -- requests --------------------------------------------------------------------------------
 

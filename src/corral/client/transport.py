@@ -1,33 +1,35 @@
-"""Transports: how a client opens its WebSocket. The default dials a socket with ``websockets``.
+"""Transports: how a client opens its WebSocket and moves messages.
 
 A transport is a connect callable, ``connect(url, subprotocols, headers, open_timeout)``, returning a
-connection shaped like a ``websockets`` one. Pass another to ``EnvClient(..., transport=...)`` (a
-:class:`Connect`) or ``AsyncEnvClient(..., transport=...)`` (an :class:`AsyncConnect`);
-:mod:`corral.testing` uses this to reach a server app in the same process.
+connection with the contract below. Pass another to ``EnvClient(..., transport=...)`` (a :class:`Connect`) or
+``AsyncEnvClient(..., transport=...)`` (an :class:`AsyncConnect`); :mod:`corral.testing` uses this to reach
+a server app in the same process. The blocking default, :func:`~corral.client.sync_transport.socket_connect`, drives
+``websockets``' sans-I/O protocol on a socket (the caller's thread reads; a watchdog thread answers pings
+while the link is idle); the async one is ``websockets.asyncio``.
 """
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
-from typing import Any, Protocol
+from typing import Protocol
 
-import orjson
 from websockets.asyncio.client import connect as _async_connect
 from websockets.asyncio.client import unix_connect as _async_unix_connect
-from websockets.exceptions import InvalidStatus
-from websockets.sync.client import ClientConnection
-from websockets.sync.client import connect as _sync_connect
-from websockets.sync.client import unix_connect as _sync_unix_connect
-from websockets.typing import Subprotocol
 
-from ..errors import CorralError, TransportError, error_for_code
+from .sync_transport import socket_connect, websockets_connect, websockets_options
+from .websocket import UNIX_HANDSHAKE_URL, handshake_error
 
-#: The URL a WebSocket handshake names when the link is a Unix socket (the host is not dialled).
-UNIX_HANDSHAKE_URL = "ws://localhost/ws"
-
-#: websockets >= 17.1 warns when a connection opened without ``with`` is used, unless it is opened as legacy.
-_DIRECT: dict[str, Any] = {"legacy": True} if "legacy" in inspect.signature(_sync_connect).parameters else {}
+__all__ = [
+    "UNIX_HANDSHAKE_URL",
+    "AsyncConnect",
+    "AsyncConnection",
+    "Connect",
+    "Connection",
+    "handshake_error",
+    "socket_connect",
+    "websockets_connect",
+    "websockets_connect_async",
+]
 
 
 class Connection(Protocol):
@@ -94,25 +96,10 @@ class AsyncConnect(Protocol):
     ) -> Awaitable[AsyncConnection]: ...
 
 
-def websockets_connect(url: str, subprotocols: Sequence[str], headers: Mapping[str, str],
-                       open_timeout: float) -> Connection:
-    """The default :class:`Connect`: a socket through ``websockets.sync``."""
-    options = _options(subprotocols, headers, open_timeout)
-    try:
-        connection: ClientConnection
-        if url.startswith("unix://"):
-            connection = _sync_unix_connect(url[len("unix://"):], UNIX_HANDSHAKE_URL, **options, **_DIRECT)
-        else:
-            connection = _sync_connect(url, **options, **_DIRECT)
-    except Exception as exc:
-        raise handshake_error(url, exc) from exc
-    return connection
-
-
 async def websockets_connect_async(url: str, subprotocols: Sequence[str], headers: Mapping[str, str],
                                    open_timeout: float) -> AsyncConnection:
     """The default :class:`AsyncConnect`: a socket through ``websockets.asyncio``, pinged every 20 s."""
-    options = _options(subprotocols, headers, open_timeout)
+    options = websockets_options(subprotocols, headers, open_timeout)
     try:
         if url.startswith("unix://"):
             return await _async_unix_connect(url[len("unix://"):], UNIX_HANDSHAKE_URL, **options,
@@ -120,37 +107,3 @@ async def websockets_connect_async(url: str, subprotocols: Sequence[str], header
         return await _async_connect(url, **options, ping_interval=20, ping_timeout=20)
     except Exception as exc:
         raise handshake_error(url, exc) from exc
-
-
-def _options(subprotocols: Sequence[str], headers: Mapping[str, str], open_timeout: float) -> dict[str, Any]:
-    return {
-        "subprotocols": [Subprotocol(s) for s in subprotocols],
-        "additional_headers": headers,
-        "open_timeout": open_timeout,
-        "max_size": None,
-        "compression": None,
-    }
-
-
-def handshake_error(url: str, exc: BaseException) -> CorralError:
-    """Translate a failed WebSocket open into a Corral error that says what to do."""
-    if isinstance(exc, InvalidStatus):
-        response = exc.response
-        try:
-            body = orjson.loads(response.body or b"{}")
-        except Exception:
-            body = {}
-        if not isinstance(body, dict):
-            body = {}
-        code = str(body.get("code") or {401: "UNAUTHORIZED", 503: "CAPACITY_REACHED"}.get(response.status_code, ""))
-        message = str(body.get("message") or f"server refused the connection with HTTP {response.status_code}")
-        if code:
-            details = {k: v for k, v in body.items() if k not in ("code", "message")}
-            retry_after = response.headers.get("Retry-After")
-            if retry_after is not None:
-                details["retry_after"] = retry_after
-            return error_for_code(code, message, details)
-        return TransportError(f"{url}: {message}")
-    if isinstance(exc, (OSError, TimeoutError)):
-        return TransportError(f"cannot connect to {url}: {exc}; is the server running?")
-    return TransportError(f"cannot connect to {url}: {type(exc).__name__}: {exc}")

@@ -1,0 +1,166 @@
+"""The client side of one WebSocket, without I/O: ``websockets``' sans-I/O ``ClientProtocol`` plus what both
+lean transports add to it (the handshake request, whole messages out of frames, and ``ConnectionClosed``).
+
+A transport feeds it the bytes it reads (:meth:`ClientWebSocket.receive`, :meth:`~ClientWebSocket.receive_eof`)
+and writes what :meth:`~ClientWebSocket.outgoing` returns after every call, which answers the server's pings
+and close frame.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import orjson
+from websockets.client import ClientProtocol
+from websockets.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, InvalidStatus
+from websockets.frames import OK_CLOSE_CODES, CloseCode, Frame, Opcode
+from websockets.http11 import USER_AGENT
+from websockets.protocol import CLOSED, CONNECTING, OPEN
+from websockets.typing import Subprotocol
+from websockets.uri import parse_uri
+
+from ..errors import CorralError, TransportError, error_for_code
+from ._base import unix_socket_path
+
+#: The URL a WebSocket handshake names when the link is a Unix socket (the host is not dialled).
+UNIX_HANDSHAKE_URL = "ws://localhost/ws"
+#: Ping a server that has sent nothing for this long; drop the link after as long again without an answer.
+PING_INTERVAL = 20.0
+#: How long closing waits for the server to finish the closing handshake.
+CLOSE_TIMEOUT = 2.0
+
+
+class ClientWebSocket:
+    """One client WebSocket's protocol state: no size limit, no compression, the handshake request queued.
+
+    ``url`` is ``ws://``, ``wss://`` or ``unix:///socket/path``; :attr:`unix_path` and :attr:`uri` say what
+    to dial.
+    """
+
+    def __init__(self, url: str, subprotocols: Sequence[str], headers: Mapping[str, str]) -> None:
+        self.unix_path = unix_socket_path(url)
+        self.uri = parse_uri(UNIX_HANDSHAKE_URL if self.unix_path is not None else url)
+        offered = [Subprotocol(s) for s in subprotocols] or None  # an empty header is a malformed one
+        self.protocol = ClientProtocol(self.uri, subprotocols=offered, max_size=None)
+        request = self.protocol.connect()
+        request.headers.update(headers)
+        request.headers.setdefault("User-Agent", USER_AGENT)
+        self.protocol.send_request(request)
+        self._heard = False  # bytes arrived since the last keepalive tick
+        self._pinged = False
+        self._parts: list[bytes | bytearray | memoryview] = []
+        self._text = False
+
+    @property
+    def subprotocol(self) -> str | None:
+        return self.protocol.subprotocol
+
+    def accepted(self) -> bool:
+        """True once the server accepted the handshake; raises its failure (``InvalidStatus`` for a refusal
+        or ``InvalidMessage``) if it failed."""
+        if self.protocol.handshake_exc is not None:
+            raise self.protocol.handshake_exc
+        return self.protocol.state is not CONNECTING
+
+    @property
+    def open(self) -> bool:
+        return self.protocol.state is OPEN
+
+    @property
+    def closed(self) -> bool:
+        """True once the link is gone for good: nothing more will arrive."""
+        return self.protocol.state is CLOSED
+
+    def receive(self, data: bytes | bytearray | memoryview) -> list[str | bytes]:
+        """Feed bytes read from the socket; the whole messages they complete, in order."""
+        self._heard = True
+        self.protocol.receive_data(data)  # type: ignore[arg-type]  # memoryview works: it is appended to a bytearray
+        messages: list[str | bytes] = []
+        for event in self.protocol.events_received():
+            if not isinstance(event, Frame) or event.opcode > Opcode.BINARY:
+                continue  # the handshake response; control frames are answered by the protocol itself
+            if event.opcode is not Opcode.CONT:
+                self._text = event.opcode is Opcode.TEXT
+            if not event.fin:
+                self._parts.append(event.data)
+                continue
+            data = b"".join((*self._parts, event.data)) if self._parts else event.data
+            self._parts = []
+            if not self._text:
+                messages.append(bytes(data))
+                continue
+            try:
+                messages.append(str(data, "utf-8"))
+            except UnicodeDecodeError as exc:
+                self.protocol.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+                break
+        return messages
+
+    def receive_eof(self) -> None:
+        """The socket reached its end (or failed): the link is closed."""
+        self.protocol.receive_eof()
+
+    def send(self, message: str | bytes) -> None:
+        """Queue one message: text for ``str``, binary for ``bytes``. Raises ``ConnectionClosed`` once closing."""
+        if self.protocol.state is not OPEN:
+            raise self.close_error()
+        if isinstance(message, str):
+            self.protocol.send_text(message.encode())
+        else:
+            self.protocol.send_binary(message)
+
+    def keepalive(self) -> bool:
+        """Call every :data:`PING_INTERVAL`: queues a ping when the server has sent nothing since the last
+        call; False when it has not answered the ping queued then either (the link is dead: drop it)."""
+        if self._heard or self.protocol.state is not OPEN:
+            self._heard = self._pinged = False
+            return True
+        if self._pinged:
+            return False
+        self.protocol.send_ping(b"")
+        self._pinged = True
+        return True
+
+    def close(self) -> None:
+        """Start the closing handshake (code 1000) if the link is open; the server then closes the socket."""
+        if self.protocol.state is OPEN:
+            self.protocol.send_close(CloseCode.NORMAL_CLOSURE)
+
+    def outgoing(self) -> bytes:
+        """What to write to the socket now (the end-of-stream marker is left out: the transport closes the
+        socket once :attr:`closed`)."""
+        return b"".join(self.protocol.data_to_send())
+
+    def close_error(self) -> ConnectionClosed:
+        """The ``ConnectionClosed`` to raise on a link that is closing or closed: ``ConnectionClosedOK`` after a
+        normal close (1000 or 1001) both ways."""
+        p = self.protocol
+        ok = (p.close_rcvd is not None and p.close_sent is not None
+              and p.close_rcvd.code in OK_CLOSE_CODES and p.close_sent.code in OK_CLOSE_CODES)
+        exc = (ConnectionClosedOK if ok else ConnectionClosedError)(p.close_rcvd, p.close_sent, p.close_rcvd_then_sent)
+        exc.__cause__ = p.parser_exc
+        return exc
+
+
+def handshake_error(url: str, exc: BaseException) -> CorralError:
+    """Translate a failed WebSocket open into a Corral error that says what to do."""
+    if isinstance(exc, InvalidStatus):
+        response = exc.response
+        try:
+            body = orjson.loads(response.body or b"{}")
+        except Exception:
+            body = {}
+        if not isinstance(body, dict):
+            body = {}
+        code = str(body.get("code") or {401: "UNAUTHORIZED", 503: "CAPACITY_REACHED"}.get(response.status_code, ""))
+        message = str(body.get("message") or f"server refused the connection with HTTP {response.status_code}")
+        if code:
+            details = {k: v for k, v in body.items() if k not in ("code", "message")}
+            retry_after = response.headers.get("Retry-After")
+            if retry_after is not None:
+                details["retry_after"] = retry_after
+            return error_for_code(code, message, details)
+        return TransportError(f"{url}: {message}")
+    if isinstance(exc, (OSError, TimeoutError)):
+        return TransportError(f"cannot connect to {url}: {exc}; is the server running?")
+    return TransportError(f"cannot connect to {url}: {type(exc).__name__}: {exc}")
