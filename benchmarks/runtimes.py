@@ -5,9 +5,12 @@
     .venv/bin/python benchmarks/runtimes.py --only cold,warm --tiers sandbox
 
 "Cold start to first reset" is what a caller waits for a fresh server: ``runtime.start`` (spawn, then the
-readiness round trip) plus its own client's connect and first reset. "Warm acquire" is a warm pool's
-``acquire`` plus the client's connect and first reset, with the pool refilled between acquires. Memory per
-sandboxed session is the proportional set size (PSS) of every process of the 64 sandboxes, divided by 64.
+readiness round trip) plus its own client's connect and first reset. The ``sandbox`` tier forks servers from
+a zygote (started once, before the runs, and timed apart); ``sandbox-bwrap`` is the same tier starting a
+bubblewrap sandbox per server. The floor (fastest run) sits beside the median: the machine may be shared.
+"Warm acquire" is a warm pool's ``acquire`` plus the client's connect and first reset, with the pool refilled
+between acquires. Memory per sandboxed session is the proportional set size (PSS) of every process of the 64
+sandboxes, divided by 64.
 Writes ``benchmarks/results/runtimes.json``; the Docker rows come from ``benchmarks/runtimes_docker.py``.
 """
 
@@ -28,9 +31,9 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 from corral import AsyncEnvClient, EnvClient  # noqa: E402
-from corral.runtime import Server, get_runtime  # noqa: E402
+from corral.runtime import Runtime, Server, get_runtime  # noqa: E402
 from corral.runtime.pool import WarmPool  # noqa: E402
-from corral.runtime.sandbox import sandbox_available  # noqa: E402
+from corral.runtime.sandbox import SandboxRuntime, sandbox_available  # noqa: E402
 
 RESULTS = ROOT / "benchmarks" / "results" / "runtimes.json"
 TARGETS = {"warm_ms": 10.0, "cold_sandbox_ms": 150.0, "cold_docker_ms": 1000.0}
@@ -42,8 +45,17 @@ def first_reset(server: Server) -> None:
         client.reset()
 
 
+def runtime_for(tier: str) -> Runtime:
+    return SandboxRuntime(zygote=False) if tier == "sandbox-bwrap" else get_runtime(tier)
+
+
 def cold(tier: str, runs: int) -> dict[str, Any]:
-    runtime = get_runtime(tier)
+    runtime = runtime_for(tier)
+    extra: dict[str, Any] = {}
+    if isinstance(runtime, SandboxRuntime) and runtime.zygote:
+        started = time.perf_counter()
+        extra["zygote"] = runtime.uses_zygote()
+        extra["zygote_start_ms"] = round((time.perf_counter() - started) * 1000, 1)
     samples = []
     for _ in range(runs):
         started = time.perf_counter()
@@ -53,7 +65,8 @@ def cold(tier: str, runs: int) -> dict[str, Any]:
             samples.append((time.perf_counter() - started) * 1000)
         finally:
             server.stop()
-    return {"p50_ms": statistics.median(samples), "min_ms": min(samples), "runs_ms": [round(s, 1) for s in samples]}
+    return {"p50_ms": statistics.median(samples), "min_ms": min(samples), "runs_ms": [round(s, 1) for s in samples],
+            **extra}
 
 
 def warm(tier: str, runs: int, size: int = 4) -> dict[str, Any]:
@@ -145,18 +158,19 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="fewer runs and a 16-session concurrency run")
     parser.add_argument("--only", default="cold,warm,concurrent,docker", help="comma-separated subset")
-    parser.add_argument("--tiers", default="inprocess,subprocess,sandbox", help="tiers for cold and warm")
+    parser.add_argument("--tiers", default="inprocess,subprocess,sandbox,sandbox-bwrap",
+                        help="tiers for cold and warm (sandbox-bwrap: cold only)")
     parser.add_argument("--results", type=Path, default=RESULTS)
     args = parser.parse_args()
     only = set(args.only.split(","))
-    tiers = [t for t in args.tiers.split(",") if t != "sandbox" or sandbox_available()[0]]
+    tiers = [t for t in args.tiers.split(",") if not t.startswith("sandbox") or sandbox_available()[0]]
     runs = 5 if args.quick else 15
     out: dict[str, Any] = {"measured_at": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                            "machine": {"cpus": os.cpu_count(), "load": os.getloadavg()}, "targets": TARGETS}
     if "cold" in only:
         out["cold"] = {tier: cold(tier, runs) for tier in tiers}
     if "warm" in only:
-        out["warm"] = {tier: warm(tier, runs * 2) for tier in tiers if tier != "inprocess"}
+        out["warm"] = {tier: warm(tier, runs * 2) for tier in tiers if tier not in ("inprocess", "sandbox-bwrap")}
     if "concurrent" in only and sandbox_available()[0]:
         out["concurrent"] = {"sandbox": concurrent("sandbox", 16 if args.quick else 64, 2.0 if args.quick else 4.0)}
     if "docker" in only:
@@ -177,22 +191,28 @@ def print_table(out: dict[str, Any]) -> None:
     from rich.table import Table
 
     table = Table(title=f"Corral runtimes, {out['measured_at']}")
-    for column in ("measurement", "p50", "target", "met?"):
+    for column in ("measurement", "p50", "floor", "target", "met?"):
         table.add_column(column, justify="right" if column != "measurement" else "left")
     for tier, row in out.get("cold", {}).items():
-        target = TARGETS["cold_sandbox_ms"] if tier == "sandbox" else None
-        table.add_row(f"cold start to first reset, {tier}", f"{row['p50_ms']:.1f} ms", *_verdict(row["p50_ms"], target))
+        target = TARGETS["cold_sandbox_ms"] if tier.startswith("sandbox") else None
+        name = {"sandbox": "sandbox (zygote)" if row.get("zygote") else "sandbox (no zygote here)"}.get(tier, tier)
+        table.add_row(f"cold start to first reset, {name}", f"{row['p50_ms']:.1f} ms", f"{row['min_ms']:.1f} ms",
+                      *_verdict(row["p50_ms"], target))
+        if row.get("zygote"):
+            table.add_row("  zygote start, once per owner process", f"{row['zygote_start_ms']:.0f} ms", "", "", "")
     for tier, row in out.get("warm", {}).items():
-        table.add_row(f"warm-pool acquire + first reset, {tier}", f"{row['p50_ms']:.2f} ms",
+        table.add_row(f"warm-pool acquire + first reset, {tier}", f"{row['p50_ms']:.2f} ms", "",
                       *_verdict(row["p50_ms"], TARGETS["warm_ms"]))
     for tier, row in out.get("concurrent", {}).items():
-        table.add_row(f"{row['sessions']} concurrent {tier} sessions, steps/s", f"{row['steps_per_s']:,.0f}", "", "")
+        table.add_row(f"{row['sessions']} concurrent {tier} sessions, steps/s", f"{row['steps_per_s']:,.0f}", "", "",
+                      "")
         if row["pss_per_session_kib"]:
             table.add_row(f"{row['sessions']} concurrent {tier} sessions, PSS per session",
-                          f"{row['pss_per_session_kib'] / 1024:.1f} MiB", "", "")
+                          f"{row['pss_per_session_kib'] / 1024:.1f} MiB", "", "", "")
     for name, row in out.get("docker", {}).items():
         if isinstance(row, dict) and "p50_ms" in row:
-            table.add_row(f"docker: {name}", f"{row['p50_ms']:.0f} ms", *_verdict(row["p50_ms"], row.get("target_ms")))
+            table.add_row(f"docker: {name}", f"{row['p50_ms']:.0f} ms", "",
+                          *_verdict(row["p50_ms"], row.get("target_ms")))
     Console().print(table)
 
 

@@ -6,11 +6,14 @@ sandbox of its own.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -23,6 +26,7 @@ from corral.errors import ConnectionLost, EnvironmentFailed, RuntimeFailed
 from corral.runtime import Limits, Server
 from corral.runtime.process import runtime_dir
 from corral.runtime.sandbox import SandboxRuntime, SandboxServer, ZygoteServer, sandbox_available
+from corral.runtime.zygote import stop_all
 
 from .conftest import processes_with
 from .hostile_env import HostileAction, HostileObservation
@@ -31,6 +35,26 @@ HOSTILE = "tests.runtime.hostile_env:HostileEnv"
 
 available, why = sandbox_available()
 pytestmark = pytest.mark.skipif(not available, reason=f"this machine cannot run bubblewrap sandboxes: {why}")
+
+
+@contextlib.contextmanager
+def private_runtime_dir() -> Iterator[Path]:
+    """Server folders (and zygotes) of the caller's own, so other runs on the machine cannot blur "nothing
+    left"; the zygotes started meanwhile stop at the end."""
+    folder = Path(tempfile.mkdtemp(prefix="crt"))  # short: a Unix socket's path has room for 107 bytes
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CORRAL_RUNTIME_DIR", str(folder))
+        try:
+            yield folder
+        finally:
+            stop_all()
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _private_runtime_dir() -> Iterator[Path]:
+    with private_runtime_dir() as folder:
+        yield folder
 
 
 @pytest.fixture(scope="module", params=["zygote", "bwrap"])

@@ -5,9 +5,7 @@ the Unix socket to listen on, the server settings and the secrets; the child rea
 secrets never appear on a command line. When the spec names a lease descriptor, the child stops as soon
 as that pipe reaches end-of-file: its owner process has died.
 
-``python -m corral.runtime.child --zygote CONTROL_FD LEASE_FD [MODULE...]`` starts a sandbox's zygote
-instead (see :mod:`corral.runtime.zygote`): it imports the server stack once and forks servers that run
-:func:`serve_spec` without starting a new interpreter.
+A sandbox's zygote (:mod:`corral.runtime.zygote`) runs :func:`serve_spec` in each server it forks.
 """
 
 from __future__ import annotations
@@ -57,10 +55,6 @@ def serve_spec(spec: dict[str, Any]) -> None:
 
 
 def main(argv: list[str]) -> int:
-    if argv[:1] == ["--zygote"] and len(argv) >= 3:
-        from .zygote.forkserver import run_zygote
-
-        return run_zygote(int(argv[1]), int(argv[2]), argv[3:])
     if len(argv) != 1:
         print("usage: python -m corral.runtime.child SPEC_FILE", file=sys.stderr)
         return 2

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import sysconfig
 import tempfile
+import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, ClassVar
@@ -140,6 +141,14 @@ class ZygoteServer(SandboxServer):
             return "its sandbox zygote died, and every server forked from it with it"
         return self._explain(code)
 
+    def _probe(self) -> None:
+        # A forked server listens some 10-30 ms after the fork: watch for its socket closely rather than at
+        # the pace of wait_ready's back-off, which would add up to half that again.
+        deadline = time.monotonic() + 0.02
+        while not os.path.exists(self.socket_path) and time.monotonic() < deadline and self.alive():
+            time.sleep(0.001)
+        super()._probe()
+
     def _stop(self) -> None:
         # Killing init kills everything in its pid namespace; nothing inside can leave that namespace.
         if self.child is not None:
@@ -175,11 +184,11 @@ class SandboxRuntime(Runtime):
     def _zygote(self) -> Zygote | None:
         if not self.zygote or not sandbox_available()[0]:
             return None
-        key = (self.python, tuple(_python_path()), self.preload)
+        key = (self.python, tuple(_python_path()), self.preload, str(runtime_dir()))
         binary = bwrap_path()
         return zygote_for(key, lambda: Zygote(
             lambda servers: [binary, *zygote_bwrap_arguments(servers), "--", self.python, "-S", "-m",
-                             "corral.runtime.child"],
+                             "corral.runtime.zygote"],
             _environment({}), self.preload))
 
     def _launch(self, spec: ServerSpec) -> Server:
@@ -260,13 +269,13 @@ def bwrap_arguments(folder: Path, limits: Limits) -> list[str]:
 
 def zygote_bwrap_arguments(servers: Path) -> list[str]:
     """bubblewrap's options for a zygote's sandbox: a plain sandbox's, plus every server folder at SERVERS
-    and the mount points the zygote needs. The zygote keeps CAP_SYS_ADMIN and CAP_SETFCAP (over its own
-    namespaces) only until it has mounted FULL_PROC and entered a user namespace of its own as uid 1000; it
-    runs as the caller's uid, so bubblewrap nests no second user namespace that would leave it no rights
-    over its mount namespace."""
-    args = ["--unshare-all", "--unshare-user", "--new-session", "--die-with-parent", "--cap-drop", "ALL",
-            "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETFCAP", "--hostname", "corral-sandbox",
-            *_read_only_binds()]
+    and the mount points the zygote needs. The zygote starts as uid 0 of bubblewrap's user namespace (so
+    bubblewrap nests no second one, which would leave it no rights over its mount namespace) with
+    CAP_SYS_ADMIN and CAP_SETFCAP over its own namespaces; it keeps them only until it has mounted FULL_PROC
+    and entered a user namespace of its own as uid 1000."""
+    args = ["--unshare-all", "--unshare-user", "--uid", "0", "--gid", "0", "--new-session", "--die-with-parent",
+            "--cap-drop", "ALL", "--cap-add", "CAP_SYS_ADMIN", "--cap-add", "CAP_SETFCAP",
+            "--hostname", "corral-sandbox", *_read_only_binds()]
     args += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "--dir", INSIDE, "--dir", FULL_PROC,
              "--dir", DEV_STAGE, "--bind", str(servers), SERVERS, "--chdir", "/tmp", "--remount-ro", "/"]
     return args

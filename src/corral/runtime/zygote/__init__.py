@@ -2,7 +2,7 @@
 
 Starting Python and importing the server stack costs most of a sandboxed server's cold start. A
 :class:`Zygote` pays it once per owner process (and interpreter, import path and preloaded modules): it is
-a bubblewrap sandbox running ``python -m corral.runtime.child --zygote``, which imports the stack and then
+a bubblewrap sandbox running ``python -m corral.runtime.zygote``, which imports the stack and then
 forks each server into new namespaces of its own (see :mod:`corral.runtime.zygote.forkserver` for how a
 server is confined). Its owner sees each forked server as a :class:`ZygoteChild`, a Popen-like handle.
 
@@ -89,6 +89,9 @@ class ZygoteChild:
         status = orjson.loads(data).get("status")
         if status is not None:
             self.returncode = os.waitstatus_to_exitcode(status)
+            with contextlib.suppress(OSError):
+                self._channel.settimeout(1.0)
+                self._channel.recv(16)  # end-of-file: the keeper has exited too
 
     def kill(self) -> None:
         """SIGKILL the server's init: the kernel then kills everything in its pid namespace."""
@@ -106,7 +109,7 @@ class ZygoteChild:
 
 
 class Zygote:
-    """One zygote sandbox. ``command(servers)`` is the argv that starts it, up to the ``--zygote`` arguments,
+    """One zygote sandbox. ``command(servers)`` is the argv that starts it, up to the zygote's own arguments,
     given the folder where server folders go (the zygote must see it)."""
 
     def __init__(self, command: Callable[[Path], list[str]], env: Mapping[str, str], preload: Sequence[str] = (),
@@ -141,7 +144,7 @@ class Zygote:
             self._control, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
             with theirs:
                 lease = lease_fd()
-                argv = [*self._command(self.servers), "--zygote", str(theirs.fileno()), str(lease), *self.preload]
+                argv = [*self._command(self.servers), str(theirs.fileno()), str(lease), *self.preload]
                 with open(self.folder / LOG, "ab") as log:
                     self.process = _spawner.popen(lambda: subprocess.Popen(
                         argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=self._env,
