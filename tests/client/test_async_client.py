@@ -12,7 +12,7 @@ import pytest
 
 from corral import State
 from corral.client import AnyObservation, AsyncEnvClient, AsyncSessionGroup, EnvClient, SessionGroup, Timeouts
-from corral.client.transport import AsyncConnection, websockets_connect_async
+from corral.client.transport import AsyncConnection, protocol_connect
 from corral.envs.echo import EchoAction, EchoObservation
 from corral.envs.guess import GuessObservation, GuessState
 from corral.errors import (
@@ -87,7 +87,7 @@ async def test_concurrent_first_requests_share_one_connection(start_server: Any)
     async def counting(url: str, subprotocols: Sequence[str], headers: Mapping[str, str],
                        open_timeout: float) -> AsyncConnection:
         opened.append(url)
-        return await websockets_connect_async(url, subprotocols, headers, open_timeout)
+        return await protocol_connect(url, subprotocols, headers, open_timeout)
 
     env = AsyncEnvClient(server.url, transport=counting)
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections import deque
 from collections.abc import Sequence
 from types import TracebackType
@@ -14,7 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from ..errors import ClientClosed, CorralError
 from ..types import Action, StepResult
 from ._base import ClientBase, ClientCore, GroupBase, LinkState, ObsT, StateT
-from .transport import AsyncConnect, AsyncConnection, websockets_connect_async
+from .transport import AsyncConnect, AsyncConnection, protocol_connect
 
 
 class AsyncEnvClient(ClientBase[ObsT, StateT, AsyncConnect]):
@@ -30,7 +31,6 @@ class AsyncEnvClient(ClientBase[ObsT, StateT, AsyncConnect]):
 
     def _init_link(self) -> None:
         self._ws: AsyncConnection | None = None
-        self._reader: asyncio.Task[None] | None = None
         self._pending: dict[Any, tuple[dict[str, Any], asyncio.Future[dict[str, Any]]]] = {}
         self._fifo: deque[asyncio.Future[dict[str, Any]]] = deque()
         self._compat_lock = asyncio.Lock()
@@ -71,15 +71,11 @@ class AsyncEnvClient(ClientBase[ObsT, StateT, AsyncConnect]):
                     await self._ws.send(data)
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(self._ws.close(), 2)
-        if self._reader is not None:
-            self._reader.cancel()
-            with contextlib.suppress(BaseException):
-                await self._reader
         self._fail_all(ClientClosed("the client was closed while this request was waiting"))
 
     async def _open(self, resume: bool) -> None:
         core = self._core
-        connect = self._transport or websockets_connect_async
+        connect = self._transport or protocol_connect
         ws = await connect(core.url, core.subprotocols(), core.headers(resume), self.timeouts.connect)
         core.on_accepted(ws.subprotocol)
         try:
@@ -93,32 +89,34 @@ class AsyncEnvClient(ClientBase[ObsT, StateT, AsyncConnect]):
             await ws.close()
             raise
         self._ws = ws
-        self._reader = asyncio.get_running_loop().create_task(self._read(ws))
+        ws.listen(self._on_message, functools.partial(self._on_closed, ws))
 
-    async def _read(self, ws: AsyncConnection) -> None:
+    def _on_message(self, raw: str | bytes) -> None:
+        """A message from the server: the reply some request waits for (by id in corral/1, in order in compat)."""
         core = self._core
         try:
-            async for raw in ws:
-                frame = core.decode(raw)
-                if core.corral:
-                    entry = self._pending.pop(frame.get("id"), None)
-                    if entry is not None and not entry[1].done():
-                        entry[1].set_result(frame)
-                elif self._fifo:
-                    future = self._fifo.popleft()
-                    if not future.done():
-                        future.set_result(frame)
-        except ConnectionClosed:
-            pass
+            frame = core.decode(raw)
         except CorralError as exc:
             self._fail_all(exc)
-        if self.state_ is LinkState.CLOSED:
             return
-        if core.corral and self.resume:
+        if core.corral:
+            entry = self._pending.pop(frame.get("id"), None)
+            if entry is not None and not entry[1].done():
+                entry[1].set_result(frame)
+        elif self._fifo:
+            future = self._fifo.popleft()
+            if not future.done():
+                future.set_result(frame)
+
+    def _on_closed(self, ws: AsyncConnection) -> None:
+        """The link ``ws`` closed: resume the session(s) on a new one, or fail what waits."""
+        if ws is not self._ws or self.state_ is LinkState.CLOSED:
+            return
+        if self._core.corral and self.resume:
             asyncio.get_running_loop().create_task(self._reconnect())
         else:
             self.state_ = LinkState.CLOSED
-            self._lost = core.link_lost()
+            self._lost = self._core.link_lost()
             self._fail_all(self._lost)
 
     async def _reconnect(self) -> None:

@@ -3,20 +3,19 @@
 A transport is a connect callable, ``connect(url, subprotocols, headers, open_timeout)``, returning a
 connection with the contract below. Pass another to ``EnvClient(..., transport=...)`` (a :class:`Connect`) or
 ``AsyncEnvClient(..., transport=...)`` (an :class:`AsyncConnect`); :mod:`corral.testing` uses this to reach
-a server app in the same process. The blocking default, :func:`~corral.client.sync_transport.socket_connect`, drives
-``websockets``' sans-I/O protocol on a socket (the caller's thread reads; a watchdog thread answers pings
-while the link is idle); the async one is ``websockets.asyncio``.
+a server app in the same process. The defaults drive ``websockets``' sans-I/O protocol on a socket:
+:func:`~corral.client.sync_transport.socket_connect` (the caller's thread reads; a watchdog thread answers
+pings while the link is idle) and :func:`~corral.client.async_transport.protocol_connect` (messages are handed
+to the client from ``data_received``).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol
 
-from websockets.asyncio.client import connect as _async_connect
-from websockets.asyncio.client import unix_connect as _async_unix_connect
-
-from .sync_transport import socket_connect, websockets_connect, websockets_options
+from .async_transport import protocol_connect
+from .sync_transport import socket_connect, websockets_connect
 from .websocket import UNIX_HANDSHAKE_URL, handshake_error
 
 __all__ = [
@@ -26,9 +25,9 @@ __all__ = [
     "Connect",
     "Connection",
     "handshake_error",
+    "protocol_connect",
     "socket_connect",
     "websockets_connect",
-    "websockets_connect_async",
 ]
 
 
@@ -58,9 +57,12 @@ class AsyncConnection(Protocol):
     """One open WebSocket, async: :class:`Connection`'s guarantees, awaited, with these differences:
 
     - ``recv`` takes no timeout (the client bounds it with ``asyncio.wait_for``) and is cancellation-safe:
-      a cancelled ``recv`` loses no message;
-    - ``async for`` yields the messages until the link closes; it ends quietly on a normal close
-      (code 1000 or 1001) and raises ``ConnectionClosed`` otherwise.
+      a cancelled ``recv`` loses no message. It serves the exchange right after opening (a hello, a resume);
+    - ``listen(on_message, on_closed)`` hands every later message over as it arrives: first those that
+      ``recv`` has not returned, then each new one, in order, to ``on_message``, called on the event loop
+      (the connection awaits nothing in between, so a reply costs the client no extra task switch). Once the
+      link has closed, by either side and for any reason, ``on_closed()`` is called once, after the last
+      message, never from inside ``listen``. After ``listen``, ``recv`` is not called again.
     """
 
     @property
@@ -70,9 +72,9 @@ class AsyncConnection(Protocol):
 
     async def recv(self) -> str | bytes: ...
 
-    async def close(self) -> None: ...
+    def listen(self, on_message: Callable[[str | bytes], None], on_closed: Callable[[], None]) -> None: ...
 
-    def __aiter__(self) -> AsyncIterator[str | bytes]: ...
+    async def close(self) -> None: ...
 
 
 class Connect(Protocol):
@@ -96,14 +98,3 @@ class AsyncConnect(Protocol):
     ) -> Awaitable[AsyncConnection]: ...
 
 
-async def websockets_connect_async(url: str, subprotocols: Sequence[str], headers: Mapping[str, str],
-                                   open_timeout: float) -> AsyncConnection:
-    """The default :class:`AsyncConnect`: a socket through ``websockets.asyncio``, pinged every 20 s."""
-    options = websockets_options(subprotocols, headers, open_timeout)
-    try:
-        if url.startswith("unix://"):
-            return await _async_unix_connect(url[len("unix://"):], UNIX_HANDSHAKE_URL, **options,
-                                             ping_interval=20, ping_timeout=20)
-        return await _async_connect(url, **options, ping_interval=20, ping_timeout=20)
-    except Exception as exc:
-        raise handshake_error(url, exc) from exc

@@ -1,7 +1,7 @@
 """Talk to an ASGI app with no sockets: its ``receive`` and ``send`` callables are two queues.
 
 :class:`Lifespan` runs the app's startup and shutdown; :class:`ASGIWebSocket` is one WebSocket
-connection with the shape of a ``websockets`` client connection (an
+connection that keeps the contract of a client's transport (an
 :class:`~corral.client.transport.AsyncConnection`), so a client drives it the way it drives a real socket.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping, Sequence
+from collections.abc import Awaitable, Callable, MutableMapping, Sequence
 from typing import Any
 
 from websockets.datastructures import Headers
@@ -102,6 +102,7 @@ class ASGIWebSocket:
         self._call = call
         self.subprotocol = subprotocol
         self.close_code: int | None = None
+        self._listener: asyncio.Task[None] | None = None
 
     @classmethod
     async def connect(
@@ -166,11 +167,16 @@ class ASGIWebSocket:
                 raise self._closed() from self._call.error
         raise self._closed()
 
-    async def __aiter__(self) -> AsyncIterator[str | bytes]:
-        """The app's frames until it closes the connection: quietly on a normal close, else ``ConnectionClosed``."""
-        with contextlib.suppress(ConnectionClosedOK):
+    def listen(self, on_message: Callable[[str | bytes], None], on_closed: Callable[[], None]) -> None:
+        """Hand each of the app's frames to ``on_message`` from now on, then call ``on_closed`` once the
+        connection is closed."""
+        self._listener = asyncio.get_running_loop().create_task(self._deliver(on_message, on_closed))
+
+    async def _deliver(self, on_message: Callable[[str | bytes], None], on_closed: Callable[[], None]) -> None:
+        with contextlib.suppress(ConnectionClosed):
             while True:
-                yield await self.recv()
+                on_message(await self.recv())
+        on_closed()
 
     def _closed(self) -> ConnectionClosed:
         code = self.close_code
@@ -186,6 +192,8 @@ class ASGIWebSocket:
             self.close_code = code
         self._call.put({"type": "websocket.disconnect", "code": code})
         await self._call.wait(timeout)
+        if self._listener is not None:
+            await asyncio.wait((self._listener,), timeout=timeout)
 
 
 async def _refusal(call: _AppCall, start: Message, timeout: float) -> Response:
