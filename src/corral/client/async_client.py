@@ -12,7 +12,7 @@ from typing import Any, Generic
 
 from websockets.exceptions import ConnectionClosed
 
-from ..errors import ClientClosed, CorralError
+from ..errors import ClientClosed, CorralError, TransportError
 from ..types import Action, StepResult
 from ._base import ClientBase, ClientCore, GroupBase, LinkState, ObsT, StateT
 from .transport import AsyncConnect, AsyncConnection, protocol_connect
@@ -179,13 +179,21 @@ class AsyncEnvClient(ClientBase[ObsT, StateT, AsyncConnect]):
             await self._ws.send(self._core.encode(frame))
 
     async def _wait(self, future: asyncio.Future[dict[str, Any]], limit: float | None, compat: bool) -> dict[str, Any]:
+        if limit is None:
+            return await future
+        # A timer that fails the future itself, rather than asyncio.wait_for: the reply then wakes this task
+        # directly, without a hop through wait_for's own waiter (one loop iteration less per reply).
+        expired = self._no_reply(limit)
+        timer = asyncio.get_running_loop().call_later(limit, _expire, future, expired)
         try:
-            return await asyncio.wait_for(future, limit)
-        except asyncio.TimeoutError:
-            if compat:
+            return await future
+        except TransportError as exc:
+            if exc is expired and compat:
                 # Without request ids a late reply would be taken for the next one: drop the link.
                 await self.close()
-            raise self._no_reply(limit) from None
+            raise
+        finally:
+            timer.cancel()
 
     async def reset(self, seed: int | None = None, episode_id: str | None = None, **options: Any) -> StepResult[ObsT]:
         core = await self._connected()
@@ -220,6 +228,11 @@ class AsyncEnvClient(ClientBase[ObsT, StateT, AsyncConnect]):
         frame = self._core.close_sessions_frame(ids)
         if self.state_ is LinkState.OPEN:
             await self._request(frame)
+
+
+def _expire(future: asyncio.Future[Any], error: Exception) -> None:
+    if not future.done():
+        future.set_exception(error)
 
 
 class AsyncSessionGroup(GroupBase["AsyncEnvClient[ObsT, Any]"], Generic[ObsT]):
