@@ -8,7 +8,7 @@ import functools
 from collections import deque
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Generic
+from typing import TYPE_CHECKING, Any, Generic
 
 from websockets.exceptions import ConnectionClosed
 
@@ -16,6 +16,11 @@ from ..errors import ClientClosed, CorralError, TransportError
 from ..types import Action, StepResult
 from ._base import ClientBase, ClientCore, GroupBase, LinkState, ObsT, StateT
 from .transport import AsyncConnect, AsyncConnection, protocol_connect
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
+    from ..runtime.launched import AsyncLaunch
+    from ..runtime.pool import WarmPool
 
 
 class AsyncEnvClient(ClientBase[ObsT, StateT, AsyncConnect]):
@@ -35,6 +40,19 @@ class AsyncEnvClient(ClientBase[ObsT, StateT, AsyncConnect]):
         self._fifo: deque[asyncio.Future[dict[str, Any]]] = deque()
         self._compat_lock = asyncio.Lock()
         self._connecting = asyncio.Lock()
+
+    @classmethod
+    def launch(cls, env: str | None = None, runtime: str | Runtime = "sandbox", *, pool: WarmPool | None = None,
+               server: dict[str, Any] | None = None, **options: Any) -> AsyncLaunch[AsyncEnvClient[ObsT, StateT]]:
+        """:meth:`EnvClient.launch <corral.EnvClient.launch>`, for async code: ``await`` the result, or use it
+        directly in ``async with``::
+
+            async with AsyncEnvClient.launch("echo", runtime="sandbox") as env:
+                await env.reset()
+        """
+        from ..runtime.launched import AsyncLaunch
+
+        return AsyncLaunch(cls, env, runtime, pool, server or {}, options)
 
     # -- lifecycle -------------------------------------------------------------------------------
 

@@ -10,7 +10,7 @@ import contextlib
 import time
 from collections.abc import Sequence
 from types import TracebackType
-from typing import Any, Generic
+from typing import TYPE_CHECKING, Any, Generic
 
 from websockets.exceptions import ConnectionClosed
 
@@ -18,6 +18,10 @@ from ..errors import ConnectionLost, CorralError
 from ..types import Action, StepResult
 from ._base import ClientBase, ClientCore, GroupBase, LinkState, ObsT, StateT
 from .transport import Connect, Connection, socket_connect
+
+if TYPE_CHECKING:
+    from ..runtime import Runtime
+    from ..runtime.pool import WarmPool
 
 
 class EnvClient(ClientBase[ObsT, StateT, Connect]):
@@ -30,6 +34,22 @@ class EnvClient(ClientBase[ObsT, StateT, Connect]):
 
     def _init_link(self) -> None:
         self._ws: Connection | None = None
+
+    @classmethod
+    def launch(cls, env: str | None = None, runtime: str | Runtime = "sandbox", *, pool: WarmPool | None = None,
+               server: dict[str, Any] | None = None, **options: Any) -> EnvClient[ObsT, StateT]:
+        """Start a server for ``env`` in ``runtime`` (``sandbox``, ``docker``, ``subprocess``, ``inprocess``),
+        or take one from a warm ``pool``, and return a client that stops (or releases) it when it closes::
+
+            with EnvClient.launch("echo", runtime="docker") as env:
+                env.reset()
+
+        ``server``: :class:`~corral.runtime.ServerSpec` fields (``limits``, ``config``, ``secrets``...);
+        ``options``: this client's own (``observation_type``, ``codec``...).
+        """
+        from ..runtime.launched import launch_client
+
+        return launch_client(cls, env, runtime, pool, server or {}, options)
 
     # -- lifecycle -------------------------------------------------------------------------------
 
