@@ -11,7 +11,7 @@ Two ways to get there. By default a server is forked from a zygote (:mod:`corral
 bubblewrap sandbox per owner process that has imported the server stack once, and confines each forked
 server in fresh namespaces of its own, nested in the zygote's. Otherwise (``zygote=False``, or where the
 machine refuses nested user namespaces) each server is a new ``bwrap ... python -m corral.runtime.child``.
-The guarantees above hold either way; what differs is listed in docs/runtimes.md.
+The guarantees above hold either way; :mod:`corral.runtime.zygote` says what little differs.
 """
 
 from __future__ import annotations

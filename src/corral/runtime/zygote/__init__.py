@@ -10,6 +10,13 @@ Lifetimes: the zygote dies with its owner (bubblewrap's ``--die-with-parent`` fr
 lease pipe, and the control socket's end-of-file), and every server forked from it dies with the zygote
 (they live in its pid namespace). :func:`zygote_for` restarts a zygote that died, and returns None, having
 logged why once, where this machine cannot run one.
+
+What differs from a bubblewrap sandbox per server (the isolation and limits do not): servers forked from
+one zygote share its address-space layout and str hash seed (an address leaked by one is valid in its
+siblings), and the import-time state of what it preloaded; variables in ``ServerSpec.environment`` that
+Python reads at start-up (``PYTHONHASHSEED``, ``PYTHONMALLOC``...) have no effect; the keeper counts as
+one more process of the server's user namespace (``Limits.processes``); /run shows the zygote's mount
+points, empty; and the server's pid 1 is a forked init rather than bubblewrap's.
 """
 
 from __future__ import annotations
