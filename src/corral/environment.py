@@ -45,6 +45,9 @@ class _EnvironmentBase(ABC, Generic[ActT, ObsT, StateT]):
     thread_affinity: ClassVar[bool] = False
     #: Sync environments only: calls are quick, never block, and may run on the event loop itself.
     inline: ClassVar[bool] = False
+    #: ``reset`` restores the environment completely (nothing of one episode can reach the next), so a warm
+    #: pool may hand a used server to another episode instead of destroying it.
+    reset_restores: ClassVar[bool] = False
 
     _tools: ClassVar[dict[str, ToolSpec]] = {}
 

@@ -72,6 +72,3 @@ class EnvInfo(BaseModel):
     readme_content: str | None = None
     author: str | None = None
     documentation_url: str | None = None
-    #: True when ``reset`` restores the environment completely (no state of one episode can reach the next),
-    #: so a warm pool may hand a used server to another episode instead of destroying it.
-    reset_restores: bool = False

@@ -13,7 +13,6 @@ from corral.errors import RuntimeFailed, UsageError
 from corral.runtime import Server
 from corral.runtime.pool import WarmPool
 from corral.runtime.sandbox import sandbox_available
-from corral.types import EnvInfo
 
 from .conftest import processes_with
 
@@ -22,7 +21,7 @@ TIERS = ["subprocess", pytest.param("sandbox", marks=pytest.mark.skipif(
 
 
 class RestoringEcho(EchoEnvironment):
-    info = EnvInfo(name="restoring-echo", reset_restores=True)
+    reset_restores = True
 
 
 def step_once(server: Server) -> float:

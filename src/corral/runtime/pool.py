@@ -3,7 +3,7 @@
 A :class:`WarmPool` keeps ``size`` servers started and ready (each has answered a real session round
 trip) and refills in the background. ``acquire`` hands one out; releasing it destroys it and a new one
 takes its place. A released server goes back to the pool only when its environment declares that
-``reset`` fully restores it (``EnvInfo.reset_restores``) or the pool was made with ``reuse=True``.
+``reset`` fully restores it (``Environment.reset_restores``) or the pool was made with ``reuse=True``.
 """
 
 from __future__ import annotations
@@ -212,6 +212,6 @@ def _declares_reset_restores(env: str) -> bool:
     from ..envs import resolve
 
     try:
-        return bool(resolve(env).info.reset_restores)
+        return bool(resolve(env).reset_restores)
     except Exception:
         return False
