@@ -14,6 +14,7 @@ from corral.runtime import ServerSpec
 from corral.runtime.docker import ContainerServer, DockerRuntime
 from corral.runtime.gc import collect_garbage
 from corral.runtime.process import SOCKET, SPEC_FILE, ProcessServer, SubprocessRuntime, write_spec
+from corral.runtime.sandbox import SandboxRuntime, sandbox_available
 
 from .conftest import processes_with
 from .docker_support import ROOT, docker_client, docker_ps_all, hostile_image
@@ -65,6 +66,16 @@ def test_a_live_owners_servers_stay(private_runtime_dir: Path) -> None:
         assert process.pid not in garbage.processes
         assert not garbage.folders
         with process.client() as env:
+            env.reset()
+
+
+@pytest.mark.skipif(not sandbox_available()[0], reason=f"no bubblewrap sandboxes here: {sandbox_available()[1]}")
+def test_a_live_owners_sandboxes_stay(private_runtime_dir: Path) -> None:
+    """bubblewrap's outer process drops the lease pipe; its sandbox's pid 1 keeps it, so it is not an orphan."""
+    with SandboxRuntime(zygote=False).start("echo") as server:
+        garbage = collect_garbage(min_age_s=0)
+        assert not garbage.processes
+        with server.client() as env:
             env.reset()
 
 

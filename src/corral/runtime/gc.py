@@ -9,7 +9,7 @@ instead of seeing its lease end). What counts as an orphan:
   alone: their pids cannot be judged from here.
 - a server process: the top of a ``python -m corral.runtime.child`` tree in this pid namespace (its parent
   is not one), whose parent is not its owner. The owner holds the write end of the lease pipe whose read
-  end the server inherited; a parent that holds no such pipe (init, a subreaper) has adopted an orphan.
+  end the server tree inherited; a parent that holds no such pipe (init, a subreaper) has adopted an orphan.
   The whole tree is killed.
 - a folder ``corral-*`` in the runtime folder, older than ``min_age_s``, holding nothing but a server's
   files, that no live process, socket or container uses.
@@ -139,10 +139,13 @@ def _pipes(pid: int, writing: bool) -> set[str]:
     return found
 
 
-def _orphaned(top: _Proc) -> bool:
+def _orphaned(top: _Proc, procs: dict[int, _Proc]) -> bool:
     if top.ppid <= 1:
         return True
-    return not (_pipes(top.pid, writing=False) & _pipes(top.ppid, writing=True))
+    # The lease pipe's read end may be held below the top: bubblewrap's outer process closes what it
+    # inherited, and only the sandbox's pid 1 (and the server) keep it.
+    owner_pipes = _pipes(top.ppid, writing=True)
+    return not any(_pipes(pid, writing=False) & owner_pipes for pid in _descendants(procs, top.pid))
 
 
 def _descendants(procs: dict[int, _Proc], pid: int) -> Iterator[int]:
@@ -162,7 +165,7 @@ def _processes(garbage: Garbage, dry_run: bool, procs: dict[int, _Proc]) -> None
         parent = procs.get(proc.ppid)
         if not _is_server(proc) or (parent is not None and _is_server(parent)) or _pid_ns(str(proc.pid)) != own_ns:
             continue
-        if not _orphaned(proc):
+        if not _orphaned(proc, procs):
             continue
         garbage.processes.append(proc.pid)
         if not dry_run:
