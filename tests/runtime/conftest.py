@@ -1,11 +1,29 @@
 from __future__ import annotations
 
 import os
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _runtime_dir_of_this_run() -> Iterator[None]:
+    """Servers' folders go to a folder of this test run (short: Unix socket paths are limited to 108 bytes),
+    removed at the end, so folders that tests leave on purpose (an owner killed) never pile up in /tmp."""
+    if os.environ.get("CORRAL_RUNTIME_DIR"):
+        yield
+        return
+    folder = tempfile.mkdtemp(prefix="crt-")
+    os.environ["CORRAL_RUNTIME_DIR"] = folder
+    try:
+        yield
+    finally:
+        del os.environ["CORRAL_RUNTIME_DIR"]
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 def processes_with(marker: str) -> list[int]:

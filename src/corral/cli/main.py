@@ -80,6 +80,34 @@ def demo(
     run_demo(env=env, episodes=episodes, policy=policy, seed=seed, console=Console(), runtime=runtime)
 
 
+@app.command()
+def gc(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be removed; remove nothing.")] = False,
+    min_age: Annotated[float, typer.Option(help="Leave folders and cgroups younger than this many seconds.")] = 60.0,
+) -> None:
+    """Remove what dead owners left behind: containers (by their dev.corral labels), sandbox and server
+    processes, folders and cgroups. Servers of live owners are never touched."""
+    from rich.table import Table
+
+    from ..runtime.gc import collect_garbage
+
+    garbage = collect_garbage(dry_run=dry_run, min_age_s=min_age)
+    out = Console()
+    if not garbage:
+        out.print("nothing to collect: no orphaned containers, processes, folders or cgroups")
+    else:
+        table = Table(title="would remove" if dry_run else "removed")
+        table.add_column("kind")
+        table.add_column("what")
+        for kind, items in (("container", garbage.containers), ("process", garbage.processes),
+                            ("folder", garbage.folders), ("cgroup", garbage.cgroups)):
+            for item in items:
+                table.add_row(kind, str(item))
+        out.print(table)
+    for note in garbage.notes:
+        out.print(f"[yellow]note:[/] {note}")
+
+
 def main() -> None:
     try:
         app()
