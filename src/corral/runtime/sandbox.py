@@ -187,7 +187,7 @@ class SandboxRuntime(Runtime):
         key = (self.python, tuple(_python_path()), self.preload, str(runtime_dir()))
         binary = bwrap_path()
         return zygote_for(key, lambda: Zygote(
-            lambda servers: [binary, *zygote_bwrap_arguments(servers), "--", self.python, "-S", "-m",
+            lambda servers: [binary, *zygote_bwrap_arguments(servers), "--", inside(self.python), "-S", "-m",
                              "corral.runtime.zygote"],
             _environment({}), self.preload))
 
@@ -241,7 +241,7 @@ class SandboxRuntime(Runtime):
             limits = spec.limits
             server.cgroup = self._cgroup(folder, limits)
             argv = ["/bin/sh", "-c", _SHIM, "corral-sandbox", binary, *bwrap_arguments(folder, limits),
-                    "--", self.python, "-S", "-m", "corral.runtime.child", f"{INSIDE}/{SPEC_FILE}"]
+                    "--", inside(self.python), "-S", "-m", "corral.runtime.child", f"{INSIDE}/{SPEC_FILE}"]
             server.spawn(argv, _shim_environment(spec, limits, server.cgroup), (fd,))
         except BaseException:
             server.stop()
@@ -289,23 +289,38 @@ def _read_only_binds() -> list[str]:
         elif os.path.exists(path):
             args += ["--ro-bind", path, path]
     for path in _python_roots():
-        args += ["--ro-bind", path, path]
+        args += ["--ro-bind", path, inside(path)]
     return args
 
 
-def _python_path() -> list[str]:
+#: Host folders under /tmp (a checkout or a virtual environment there) appear here inside: the sandbox's
+#: /tmp is a tmpfs of its own.
+HOST_TMP = "/.corral-host-tmp"
+
+
+def inside(path: str) -> str:
+    """Where a host path that the sandbox is shown appears inside it."""
+    return HOST_TMP + path[len("/tmp"):] if path == "/tmp" or path.startswith("/tmp/") else path
+
+
+def _host_python_path() -> list[str]:
     """The import path the server needs: this interpreter's, minus the current directory."""
     return [p for p in sys.path if p and os.path.isabs(p) and os.path.exists(p)]
+
+
+def _python_path() -> list[str]:
+    """:func:`_host_python_path` as the sandbox sees it."""
+    return [inside(p) for p in _host_python_path()]
 
 
 def _python_roots() -> list[str]:
     """Folders to show read-only so the same interpreter and packages run inside: the Python install, the
     virtual environment, and every import path entry outside them (editable installs, source trees)."""
     roots: list[str] = []
-    candidates = [sys.base_prefix, sys.prefix, sysconfig.get_paths()["stdlib"], *_python_path(),
+    candidates = [sys.base_prefix, sys.prefix, sysconfig.get_paths()["stdlib"], *_host_python_path(),
                   os.path.dirname(os.path.realpath(sys.executable))]
     for candidate in sorted({os.path.realpath(c) for c in candidates}, key=len):
-        if candidate.startswith(("/usr/", "/proc", "/dev", "/tmp/")) or candidate == "/usr":
+        if candidate.startswith(("/usr/", "/proc", "/dev")) or candidate in ("/usr", "/tmp"):
             continue
         if not any(candidate == r or candidate.startswith(r + "/") for r in roots):
             roots.append(candidate)
