@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from corral.errors import ConnectionLost, EnvironmentFailed, RuntimeFailed
+from corral.errors import ConnectionLost, RuntimeFailed
 from corral.runtime import Limits, Server
 from corral.runtime.process import runtime_dir
 from corral.runtime.sandbox import SandboxRuntime, SandboxServer, ZygoteServer, sandbox_available
@@ -30,6 +30,7 @@ from corral.runtime.zygote import stop_all
 
 from .conftest import processes_with
 from .hostile_env import HostileAction, HostileObservation
+from .isolation import assert_serving, attempt, expect_cpu_kill, expect_fork_stopped, expect_memory_error
 
 HOSTILE = "tests.runtime.hostile_env:HostileEnv"
 
@@ -82,21 +83,6 @@ def hostile(runtime: SandboxRuntime) -> Iterator[SandboxServer]:
     finally:
         server.stop()
     assert_left_nothing(server, namespaces)
-
-
-def attempt(server: Server, attempt: str, target: str = "", amount: int = 0) -> HostileObservation:
-    with server.client(action_type=HostileAction, observation_type=HostileObservation) as env:
-        env.reset()
-        result = env.step(HostileAction(attempt=attempt, target=target, amount=amount))
-    observation = result.observation
-    assert isinstance(observation, HostileObservation)
-    return observation
-
-
-def assert_serving(server: Server) -> None:
-    with server.client() as env:
-        env.reset()
-        assert env.step({"message": "still here"}).observation.model_dump()["echoed_message"] == "still here"
 
 
 def assert_left_nothing(server: SandboxServer, namespaces: set[str]) -> None:
@@ -197,29 +183,15 @@ def test_cannot_read_the_hosts_home(hostile: SandboxServer, home_secret: Path) -
 
 
 def test_memory_past_the_limit_is_an_error_not_a_crash(hostile: SandboxServer, bystander: Server) -> None:
-    with pytest.raises(EnvironmentFailed, match="MemoryError"):
-        attempt(hostile, "allocate", amount=2048)
-    assert attempt(hostile, "echo", "alive").detail == "alive"
-    assert_serving(bystander)
+    expect_memory_error(hostile, bystander)
 
 
 def test_unbounded_fork_is_stopped(hostile: SandboxServer, bystander: Server) -> None:
-    with pytest.raises(EnvironmentFailed, match="fork failed after"):
-        attempt(hostile, "fork", amount=5000)
-    assert attempt(hostile, "echo", "alive").detail == "alive"
-    assert_serving(bystander)
+    expect_fork_stopped(hostile, bystander)
 
 
 def test_spinning_past_the_cpu_limit_is_killed(hostile: SandboxServer, bystander: Server) -> None:
-    started = time.monotonic()
-    with pytest.raises(ConnectionLost):
-        attempt(hostile, "spin", amount=60)
-    assert time.monotonic() - started < 30
-    deadline = time.monotonic() + 5
-    while hostile.alive() and time.monotonic() < deadline:
-        time.sleep(0.02)
-    assert "CPU-time limit of 3 s" in (hostile.exit_reason() or "")
-    assert_serving(bystander)
+    expect_cpu_kill(hostile, bystander, "CPU-time limit of 3 s")
 
 
 def test_nothing_outlives_stop(runtime: SandboxRuntime) -> None:
