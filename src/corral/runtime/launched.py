@@ -57,14 +57,19 @@ def launch_client(cls: type[ClientT], env: str | None, runtime: str | Runtime, p
     """Start (or take from ``pool``) a server and return a ``cls`` client that stops it when closed."""
     server, owner = _start(env, runtime, pool, server_options)
     try:
-        owning = _owning_class(cls)
-        client = owning(server.url, **_client_options(server, client_options))
+        client: ClientT = _owning_client(cls, server, owner, client_options)
+        return client
     except BaseException:
         _release(server, owner)
         raise
+
+
+def _owning_client(cls: type[Any], server: Server, owner: WarmPool | None, options: dict[str, Any]) -> Any:
+    """A ``cls`` client of ``server`` that stops (or gives back to ``owner``) the server when it closes."""
+    client = _owning_class(cls)(server.url, **_client_options(server, options))
     client.server = server
     client._launch_pool = owner
-    return client  # type: ignore[no-any-return]
+    return client
 
 
 def _owning_class(cls: type[Any]) -> type[Any]:
@@ -116,13 +121,11 @@ class AsyncLaunch(Generic[AsyncClientT]):
         else:
             server, owner = await asyncio.to_thread(_start, env, runtime, pool, server_options)
         try:
-            client = _owning_class(cls)(server.url, **_client_options(server, client_options))
+            client: AsyncClientT = _owning_client(cls, server, owner, client_options)
         except BaseException:
             await asyncio.to_thread(_release, server, owner)
             raise
-        client.server = server
-        client._launch_pool = owner
-        return client  # type: ignore[no-any-return]
+        return client
 
     def __await__(self) -> Generator[Any, None, AsyncClientT]:
         return self._launch().__await__()

@@ -72,13 +72,9 @@ class WarmPool:
             while True:
                 if self._closed:
                     raise UsageError("the warm pool is closed")
-                while self._ready:
-                    server = self._ready.popleft()
-                    if server.alive():
-                        self.stats.acquired += 1
-                        self._fill_locked()
-                        return server
-                    self._destroy(server)
+                server = self._take_ready_locked()
+                if server is not None:
+                    return server
                 if self._failures >= self.max_failures and self._last_error is not None:
                     raise RuntimeFailed(f"the warm pool cannot start servers: {self._last_error}") \
                         from self._last_error
@@ -93,12 +89,19 @@ class WarmPool:
     async def aacquire(self, timeout: float | None = 60.0) -> Server:
         """:meth:`acquire` for async code: returns at once when a server is ready, else waits off the loop."""
         with self._lock:
-            if self._ready and self._ready[0].alive() and not self._closed:
+            server = None if self._closed else self._take_ready_locked()
+        return server if server is not None else await asyncio.to_thread(self.acquire, timeout)
+
+    def _take_ready_locked(self) -> Server | None:
+        """Pop a live ready server (dropping dead ones) and start a replacement; None when none is ready."""
+        while self._ready:
+            server = self._ready.popleft()
+            if server.alive():
                 self.stats.acquired += 1
-                server = self._ready.popleft()
                 self._fill_locked()
                 return server
-        return await asyncio.to_thread(self.acquire, timeout)
+            self._executor.submit(self._destroy, server)
+        return None
 
     def release(self, server: Server) -> None:
         """Give a server back: it is destroyed (in the background) unless the pool may reuse it."""

@@ -234,7 +234,6 @@ class SandboxRuntime(Runtime):
         folder = Path(tempfile.mkdtemp(prefix="corral-sbx-", dir=runtime_dir()))
         server = SandboxServer(spec, folder, str(folder / SOCKET), self.grace_s)
         try:
-            (folder / LOG).touch()
             fd = lease_fd()
             write_spec(folder / SPEC_FILE, spec, uds=f"{INSIDE}/{SOCKET}", lease=fd,
                        python_path=_python_path())
