@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable
 from typing import Any
 
 from rich.console import Console
@@ -12,28 +11,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from ..client import EnvClient
-from ..envs import resolve
-from ..envs.echo import EchoAction
-from ..envs.guess import GuessAction, bisect_policy
+from ..envs import BUILTINS, resolve
 from ..errors import UsageError
+from ..policy import load_policy
 from ..runtime import Server, launch
 from ..runtime.sandbox import sandbox_available
-from ..types import Action, Observation
 
-Policy = Callable[[Observation, random.Random], Action]
-
-POLICIES: dict[str, dict[str, Policy]] = {
-    "echo": {
-        "scripted": lambda obs, rng: EchoAction(message="hello corral"),
-        "random": lambda obs, rng: EchoAction(message="x" * rng.randint(1, 20)),
-    },
-    "guess": {
-        "scripted": lambda obs, rng: bisect_policy(obs),  # type: ignore[arg-type]
-        "random": lambda obs, rng: GuessAction(
-            guess=rng.randint(obs.low, max(obs.low, obs.high))  # type: ignore[attr-defined]
-        ),
-    },
-}
 ECHO_STEPS = 16
 
 
@@ -51,12 +34,11 @@ def start_server(env: str, runtime: str, console: Console) -> Server:
 
 def run_demo(*, env: str, episodes: int, policy: str, seed: int, console: Console,
              runtime: str = "sandbox") -> dict[str, Any]:
-    if env not in POLICIES:
-        raise UsageError(f"demo supports the built-in environments {sorted(POLICIES)}, not {env!r}")
-    if policy not in POLICIES[env]:
-        raise UsageError(f"policy must be one of {sorted(POLICIES[env])}, not {policy!r}")
+    if env not in BUILTINS:
+        raise UsageError(f"demo supports the built-in environments {sorted(BUILTINS)}, not {env!r}; "
+                         "'corral run' rolls out any environment")
     env_cls = resolve(env)
-    act = POLICIES[env][policy]
+    act = load_policy(policy, env_cls)
     rng = random.Random(seed)
     returns: list[float] = []
     latencies: list[float] = []

@@ -6,6 +6,7 @@ Environment variables are read here and nowhere else: ``CORRAL_TOKEN`` (bearer t
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -27,6 +28,29 @@ state = {"debug": False}
 @app.callback()
 def _root(debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks on errors.")] = False) -> None:
     state["debug"] = debug
+
+
+@app.command()
+def init(
+    name: Annotated[str, typer.Argument(help="The environment's name: lower case, digits, '-' or '_' (my-game).")],
+    directory: Annotated[Path | None, typer.Option("--dir", help="Where to write it (default: ./NAME).")] = None,
+    package: Annotated[str | None, typer.Option(help="The Python package name (default: NAME with '_').")] = None,
+    description: Annotated[str | None, typer.Option(help="One line for the manifest and README.")] = None,
+    force: Annotated[bool, typer.Option(help="Write into a folder that is not empty (never overwrites).")] = False,
+) -> None:
+    """Scaffold an environment package: models, environment, typed client, policies, corral.yaml, README,
+    Dockerfile and tests that pass as made."""
+    from ..package import scaffold
+
+    target = directory or Path(name)
+    written = scaffold(name, target, package=package, description=description, force=force)
+    out = Console()
+    for path in written:
+        out.print(f"  [green]created[/] {path}")
+    out.print(f"\n[bold]{name}[/] is ready in {target}/. Next:\n"
+              f"  corral validate {target}      static checks and a live conformance run\n"
+              f"  corral serve {target} --reload\n"
+              f"  corral build {target} && corral push {target} --to 127.0.0.1:5000")
 
 
 @app.command()

@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from enum import Enum
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -403,7 +403,13 @@ class ClientBase(Generic[ObsT, StateT, TransportT]):
     and the properties that read the server's hello. They add the I/O.
 
     ``transport`` opens the WebSocket (see :mod:`corral.client.transport`); None dials a real socket.
+    A typed client for one environment is a subclass that sets ``action_type``, ``observation_type`` and
+    ``state_type``; arguments given to the constructor win over them.
     """
+
+    action_type: ClassVar[type[Action] | None] = None
+    observation_type: ClassVar[type[Observation] | None] = None
+    state_type: ClassVar[type[State] | None] = None
 
     def __init__(
         self,
@@ -420,8 +426,11 @@ class ClientBase(Generic[ObsT, StateT, TransportT]):
         open_session: bool = True,
         transport: TransportT | None = None,
     ) -> None:
+        cls = type(self)
         self._core: ClientCore[ObsT, StateT] = ClientCore(
-            url, action_type=action_type, observation_type=observation_type, state_type=state_type,
+            url, action_type=action_type or cls.action_type,
+            observation_type=observation_type or cast("type[ObsT] | None", cls.observation_type),
+            state_type=state_type or cast("type[StateT] | None", cls.state_type),
             token=token, codec=codec, open_session=open_session, admission_wait=admission_wait,
         )
         self.timeouts = timeouts or Timeouts()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import random
 import uuid
 from typing import Any
 
@@ -53,3 +54,11 @@ class EchoEnvironment(Environment[EchoAction, EchoObservation, State]):
     @property
     def state(self) -> State:
         return self._state
+
+
+def scripted_policy(observation: EchoObservation, rng: random.Random) -> EchoAction:
+    return EchoAction(message="hello corral")
+
+
+def random_policy(observation: EchoObservation, rng: random.Random) -> EchoAction:
+    return EchoAction(message="x" * rng.randint(1, 20))

@@ -94,3 +94,11 @@ class GuessEnvironment(Environment[GuessAction, GuessObservation, GuessState]):
 def bisect_policy(observation: GuessObservation) -> GuessAction:
     """The scripted policy that always wins within ``ceil(log2(high))`` guesses."""
     return GuessAction(guess=(observation.low + observation.high) // 2)
+
+
+def scripted_policy(observation: GuessObservation, rng: random.Random) -> GuessAction:
+    return bisect_policy(observation)
+
+
+def random_policy(observation: GuessObservation, rng: random.Random) -> GuessAction:
+    return GuessAction(guess=rng.randint(observation.low, max(observation.low, observation.high)))

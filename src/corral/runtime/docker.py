@@ -64,10 +64,13 @@ def connect() -> Any:
             import docker  # type: ignore[import-untyped]
         except ImportError as exc:
             raise RuntimeUnavailable("the docker runtime needs the Docker SDK: pip install 'corral[docker]'") from exc
+        client = None
         try:
             client = docker.from_env(timeout=120)
             client.ping()
         except docker.errors.DockerException as exc:
+            if client is not None:
+                client.close()
             raise RuntimeUnavailable(f"no Docker daemon answers ({_first_line(exc)}): start one with "
                                      "scripts/docker-up, or set DOCKER_HOST") from exc
         _client = (os.getpid(), client)
