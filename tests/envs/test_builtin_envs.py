@@ -118,9 +118,9 @@ def test_resolve_builtins() -> None:
 
 @pytest.mark.parametrize(
     ("spec", "hint"),
-    [("nope", "built-in name"), ("corral.envs.nothing:X", "cannot import"),
-     ("corral.envs.guess:GuessAction", "not a corral Environment"), ("corral.envs.guess:missing", "not a corral"),
-     ("module:", "built-in name")],
+    [("nope", "unknown environment 'nope'"), ("corral.envs.nothing:X", "cannot import"),
+     ("corral.envs.guess:GuessAction", "not a corral Environment"), ("corral.envs.guess:missing", "has no attribute"),
+     ("module:", "package.module:Name"), ("./no/such/folder", "does not exist")],
 )
 def test_resolve_errors(spec: str, hint: str) -> None:
     with pytest.raises(UsageError, match=hint):
