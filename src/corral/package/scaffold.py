@@ -52,7 +52,7 @@ def scaffold(name: str, directory: Path, *, package: str | None = None, descript
         "name": name,
         "package": package,
         "Class": class_prefix(name),
-        "dist": name,
+        "dist": package.replace("_", "-"),
         "description": description or f"The {name} environment.",
         "corral_version": __version__,
         "base_image": base_image,
