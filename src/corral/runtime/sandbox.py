@@ -280,13 +280,20 @@ def zygote_bwrap_arguments(servers: Path) -> list[str]:
     return args
 
 
-def _read_only_binds() -> list[str]:
+def system_binds() -> list[str]:
+    """bubblewrap options showing :data:`SYSTEM_PATHS` read-only (symlinks as the same symlinks), and no
+    other host path: the base of any sandbox that runs the system's own programs."""
     args: list[str] = []
     for path in SYSTEM_PATHS:
         if os.path.islink(path):
             args += ["--symlink", os.readlink(path), path]
         elif os.path.exists(path):
             args += ["--ro-bind", path, path]
+    return args
+
+
+def _read_only_binds() -> list[str]:
+    args = system_binds()
     for path in _python_roots():
         args += ["--ro-bind", path, inside(path)]
     return args
