@@ -10,9 +10,12 @@ def test_public_surface() -> None:
         "InProcessClient",
         "InProcessSessionGroup",
         "Outcome",
+        "PackageReport",
+        "Report",
         "ServerReport",
         "acheck_env",
         "check_env",
+        "check_package",
         "check_server",
     ]
     # The in-process clients are the real clients over another transport: their groups are the real ones.

@@ -1,14 +1,16 @@
 """Public testing tools: in-process clients that need no sockets, and conformance checks.
 
 ``InProcessClient`` runs an environment's real server app inside the test process;
-``check_env`` checks an environment class locally; ``check_server`` checks a running server.
+``check_env`` checks an environment class locally; ``check_server`` checks a running server;
+``check_package`` runs both, and more, on an environment package (what ``corral validate`` does).
 """
 
 from .check_env import acheck_env, check_env
+from .check_package import check_package
 from .check_server import check_server
 from .conformance import ConformanceError
 from .inprocess import AsyncInProcessClient, AsyncInProcessSessionGroup, InProcessClient, InProcessSessionGroup
-from .report import CheckResult, Outcome, ServerReport
+from .report import CheckResult, Outcome, PackageReport, Report, ServerReport
 
 __all__ = [
     "AsyncInProcessClient",
@@ -18,8 +20,11 @@ __all__ = [
     "InProcessClient",
     "InProcessSessionGroup",
     "Outcome",
+    "PackageReport",
+    "Report",
     "ServerReport",
     "acheck_env",
     "check_env",
+    "check_package",
     "check_server",
 ]

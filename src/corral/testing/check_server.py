@@ -14,11 +14,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
-from websockets.sync.client import ClientConnection, connect
+from websockets.sync.client import ClientConnection, connect, unix_connect
 
 from ..client import EnvClient, Timeouts
-from ..client._base import ClientCore, http_url
+from ..client._base import ClientCore, http_url, unix_socket_path
 from ..client.transport import handshake_error
+from ..client.websocket import UNIX_HANDSHAKE_URL
 from ..errors import CapacityReached, CorralError, SeedNotSupported, TransportError
 from ..types import Action
 from .conformance import ConformanceError, first_difference
@@ -60,10 +61,14 @@ class _Probe:
     @contextlib.contextmanager
     def raw(self, core: ClientCore[Any, Any], *, corral: bool, resume: bool = False) -> Iterator[ClientConnection]:
         """A raw WebSocket: compat, or corral/1 (hello read) when the server agrees to it."""
+        options: dict[str, Any] = {
+            "subprotocols": core.subprotocols() if corral else None, "additional_headers": core.headers(resume),
+            "open_timeout": self.timeout, "max_size": None, "compression": None,
+        }
+        unix_path = unix_socket_path(core.url)
         try:
-            opened = connect(core.url, subprotocols=core.subprotocols() if corral else None,  # type: ignore[arg-type]
-                             additional_headers=core.headers(resume), open_timeout=self.timeout, max_size=None,
-                             compression=None)
+            opened = (connect(core.url, **options) if unix_path is None
+                      else unix_connect(unix_path, UNIX_HANDSHAKE_URL, **options))
         except Exception as exc:
             raise handshake_error(core.url, exc) from exc
         with opened as ws:
@@ -109,7 +114,7 @@ def check_server(
     """
     report = ServerReport(http_url(url))
     headers = {"Authorization": f"Bearer {token}"} if token else None
-    with httpx.Client(base_url=report.url, headers=headers, timeout=timeout) as http:
+    with _http_client(url, headers, timeout) as http:
         probe = _Probe(url, sample_action, token, seed, steps, timeout, http)
         for name, check in _CHECKS:
             if report.checks and report.checks[0].failed:
@@ -117,6 +122,15 @@ def check_server(
             else:
                 report.checks.append(_run(name, check, probe))
     return report
+
+
+def _http_client(url: str, headers: dict[str, str] | None, timeout: float) -> httpx.Client:
+    """An HTTP client of the server at ``url``, over its Unix socket for a ``unix://`` URL."""
+    unix_path = unix_socket_path(url)
+    if unix_path is None:
+        return httpx.Client(base_url=http_url(url), headers=headers, timeout=timeout)
+    return httpx.Client(base_url="http://localhost", headers=headers, timeout=timeout,
+                        transport=httpx.HTTPTransport(uds=unix_path))
 
 
 def _run(name: str, check: Callable[[_Probe], str], probe: _Probe) -> CheckResult:
@@ -210,7 +224,7 @@ def _auth(p: _Probe) -> str:
     if p.token is None:
         raise _Skip("no token given, so auth was not checked")
     fix = "with a token set, require 'Authorization: Bearer <token>' on every route but /health"
-    with httpx.Client(base_url=p.http.base_url, timeout=p.timeout) as anonymous:
+    with _http_client(p.url, None, p.timeout) as anonymous:
         if anonymous.get("/health").status_code != 200:
             raise ConformanceError("auth", "GET /health without a token was refused",
                                    "leave /health open: containers and validators poll it")
