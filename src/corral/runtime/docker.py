@@ -5,7 +5,10 @@
 :func:`corral.runtime.images.build_image`), ``corral/tools:1#guess`` or ``img#pkg.module:Class`` serves
 that one (a built-in name or ``module:Class`` installed in the image). ``#`` cannot occur in an image
 reference, so the split is unambiguous. A bare built-in name (``"echo"``) with no image of that name is
-built on first use. Images are never pulled: build them locally.
+built on first use; the folder of an environment package (``./envs/chess``) is built into its image
+(:func:`corral.runtime.package_image.build_package`, found in the cache when nothing changed) and served.
+Images are never pulled: build them locally. Containers always run ``corral.runtime.child`` on the spec
+file, whatever the image's own ``CMD``.
 
 What a container gets by default: no network at all (``--network none``; the server listens on a Unix
 socket in a host folder mounted at /run/corral), or, with ``network="bridge"`` for images that need one,
@@ -36,8 +39,9 @@ from typing import Any, ClassVar
 
 from ..envs import BUILTINS
 from ..errors import RuntimeFailed, RuntimeUnavailable, UsageError
+from ..package import is_package
 from .base import Limits, Runtime, Server, ServerSpec
-from .images import INSIDE, LABEL_ENV, USER_ID, build_image
+from .images import COMMAND, INSIDE, LABEL_ENV, USER_ID, build_image
 from .lease import owner_labels
 from .process import SOCKET, SPEC_FILE, runtime_dir, write_spec
 
@@ -206,7 +210,8 @@ class DockerRuntime(Runtime):
     when this process is not root, the folder is writable by its own uid only, which is the default).
     ``keeper``: start the keeper process that removes this process's containers when it dies.
     ``build``: a built-in environment's name (``"echo"``) with no image of that name is served from
-    ``build_image(name)``, built on first use (minutes, once) and found in the cache afterwards.
+    ``build_image(name)``, built on first use (minutes, once) and found in the cache afterwards, and a
+    package folder from its image, built (or found) before every start.
     """
 
     name: ClassVar[str] = "docker"
@@ -233,6 +238,10 @@ class DockerRuntime(Runtime):
 
         image_ref, env = parse_image_ref(spec.env)
         client = self.client
+        if self.build and is_package(image_ref):
+            from .package_image import build_package
+
+            image_ref = build_package(image_ref, client=client).tag
         try:
             image = client.images.get(image_ref)
         except ImageNotFound as exc:
@@ -312,6 +321,7 @@ class DockerRuntime(Runtime):
         tmpfs = "rw,nosuid,nodev,mode=1777" + (f",size={int(tmp_mb)}m" if tmp_mb else "")
         options: dict[str, Any] = {
             "name": folder.name,
+            "command": list(COMMAND),  # whatever the image's CMD (a package image's serves on port 8000)
             "user": f"{uid}:{gid}",
             "labels": labels,
             "environment": dict(spec.environment),
