@@ -9,6 +9,7 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from corral.cli import demo as demo_module
+from corral.cli import run as run_module
 from corral.cli.main import app
 from corral.runtime.sandbox import sandbox_available
 
@@ -30,7 +31,7 @@ def test_demo_runs_in_a_sandbox_by_default() -> None:
 
 
 def test_demo_falls_back_with_a_clear_message(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(demo_module, "sandbox_available", lambda: (False, "bubblewrap cannot create namespaces"))
+    monkeypatch.setattr(run_module, "sandbox_available", lambda: (False, "bubblewrap cannot create namespaces"))
     summary, text = run()
     assert summary["runtime"] == "subprocess"
     assert "bubblewrap cannot create namespaces" in text

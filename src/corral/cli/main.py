@@ -1,6 +1,7 @@
 """``corral``: serve environments and roll out episodes.
 
-Environment variables are read here and nowhere else: ``CORRAL_TOKEN`` (bearer token).
+Environment variables are read here and nowhere else: ``CORRAL_TOKEN`` (bearer token), ``HF_TOKEN`` and
+``HF_ENDPOINT`` (``corral push --to hf-space:...``).
 """
 
 from __future__ import annotations
@@ -9,8 +10,10 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
+from rich.text import Text
 
 from ..errors import CorralError
 
@@ -55,11 +58,13 @@ def init(
 
 @app.command()
 def serve(
-    env: Annotated[str, typer.Argument(help="A built-in name (echo, guess) or 'package.module:Class'.")],
+    env: Annotated[str, typer.Argument(help="A built-in name (echo, guess), a package folder (or its corral.yaml / "
+                                       "openenv.yaml), an installed environment's name, or 'package.module:Class'.")],
     host: Annotated[str, typer.Option(help="Interface to bind. Keep 127.0.0.1 unless you mean to expose it.")] = (
         "127.0.0.1"
     ),
-    port: Annotated[int, typer.Option(help="TCP port (OpenEnv's container contract uses 8000).")] = 8000,
+    port: Annotated[int | None, typer.Option(help="TCP port (default: the manifest's, else 8000, OpenEnv's "
+                                             "container contract).")] = None,
     uds: Annotated[str | None, typer.Option(help="Listen on this Unix socket instead of TCP.")] = None,
     workers: Annotated[int, typer.Option(min=1, help="Server processes sharing the port.")] = 1,
     token: Annotated[
@@ -73,19 +78,107 @@ def serve(
     idle_timeout: Annotated[float, typer.Option(help="Seconds before an idle connected session is closed.")] = 900.0,
     step_timeout: Annotated[float, typer.Option(help="Default and maximum step deadline, seconds.")] = 300.0,
     log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "info",
+    reload: Annotated[bool, typer.Option("--reload", help="Restart the server when a file of the package (or of "
+                                         "this folder) changes; for development.")] = False,
 ) -> None:
-    """Serve an environment over HTTP and WebSocket (OpenEnv-compatible, plus corral/1)."""
-    from ..envs import resolve
+    """Serve an environment over HTTP and WebSocket (OpenEnv-compatible, plus corral/1). An OpenEnv package
+    whose openenv.yaml names only an 'app' is served as that ASGI app."""
     from ..server import ServerConfig
-    from ..server import serve as run_server
+    from .run import find_package
+    from .serve import serve_env
 
-    env_cls = resolve(env)
     config = ServerConfig(capacity=capacity, lease_s=lease, idle_timeout_s=idle_timeout,
                           step_timeout_s=step_timeout, token=token)
-    where = f"unix:{uds}" if uds else f"http://{host}:{port}"
-    console.print(f"[bold]corral[/] serving [cyan]{env_cls.info.name}[/] on {where} (ws: /ws)")
-    run_server(env if workers > 1 else env_cls, host=host, port=port, uds=uds, workers=workers,
-               config=config, log_level=log_level)
+    serve_env(env, package=find_package(env), host=host, port=port, uds=uds, workers=workers, config=config,
+              log_level=log_level, reload=reload, console=console)
+
+
+@app.command()
+def validate(
+    target: Annotated[str, typer.Argument(help="A package folder (or any name 'serve' takes), a server's URL "
+                                          "(http://, ws://, unix://...), or a Docker image.")],
+    runtime: Annotated[str, typer.Option(help="Where a package's server runs for the live checks: subprocess, "
+                                         "sandbox, inprocess or docker.")] = "subprocess",
+    image: Annotated[bool, typer.Option("--image", help="TARGET is a Docker image (when the name is ambiguous).")] = (
+        False
+    ),
+    sample_action: Annotated[str | None, typer.Option(help="The action the checks send to a URL or image, as "
+                                                      "JSON (default: made from the server's /schema).")] = None,
+    token: Annotated[str | None, typer.Option(envvar="CORRAL_TOKEN", help="Bearer token of the server at a URL.")] = (
+        None
+    ),
+    timeout: Annotated[float, typer.Option(help="Seconds each request may take.")] = 10.0,
+    json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
+) -> None:
+    """Static checks (manifest, types, schemas, reserved tool names, policies, a reachable max_reward,
+    deterministic episodes) and a live conformance run; prints a pass/fail table, exits 1 on any failure."""
+    from .validate import print_report
+    from .validate import validate as run_checks
+
+    report = run_checks(target, runtime=runtime, image=image, sample_action=sample_action, token=token,
+                        timeout=timeout, console=console)
+    print_report(report, Console(), as_json=json_output)
+    if not report.ok:
+        names = ", ".join(check.name for check in report.failures)
+        raise CorralError(f"{target} failed {len(report.failures)} of {len(report.checks)} checks ({names})")
+
+
+@app.command()
+def run(
+    env: Annotated[str, typer.Argument(help="Anything 'serve' takes: a package folder, a built-in or installed "
+                                       "name, or 'package.module:Class'.")],
+    episodes: Annotated[int, typer.Option(min=1, help="Episodes to roll out.")] = 10,
+    policy: Annotated[str, typer.Option(help="'scripted', 'random', another policy the package names, or "
+                                        "'package.module:function'.")] = "random",
+    seed: Annotated[int, typer.Option(help="First episode seed; episode i uses seed+i.")] = 0,
+    max_steps: Annotated[int | None, typer.Option(min=1, help="Steps before an episode is cut (default: the "
+                                                  "manifest's max_steps, else 200).")] = None,
+    runtime: Annotated[str | None, typer.Option(help="Where the server runs: sandbox, subprocess, inprocess or "
+                                                "docker (default: the manifest's, else sandbox).")] = None,
+    record: Annotated[Path | None, typer.Option(help="Write every step (episode, step, action, observation, reward, "
+                                                "terminated, truncated, elapsed_s) to this JSON-lines file.")] = None,
+    concurrency: Annotated[int, typer.Option(min=1, help="Episodes played at once, each on its own session.")] = 1,
+) -> None:
+    """Roll out episodes with a policy, with a progress bar and a summary."""
+    from .run import run_episodes
+
+    run_episodes(env, episodes=episodes, policy=policy, seed=seed, max_steps=max_steps, runtime=runtime,
+                 record=record, concurrency=concurrency, console=Console())
+
+
+@app.command(context_settings={"allow_extra_args": True, "ignore_unknown_options": True})
+def bench(
+    ctx: typer.Context,
+    suite: Annotated[str | None, typer.Option(help="Run a suite of the checkout's benchmarks/ instead: quick, full "
+                                              "(side by side with openenv-core, ~6 min), runtimes or docker; "
+                                              "options after -- go to its script.")] = None,
+    checkout: Annotated[Path | None, typer.Option(help="The Corral source checkout that holds benchmarks/ "
+                                                  "(default: found from here).")] = None,
+    env: Annotated[str, typer.Option(help="Built-in mode: the environment to measure.")] = "echo",
+    runtime: Annotated[str, typer.Option(help="Built-in mode: where its server runs.")] = "subprocess",
+    steps: Annotated[int, typer.Option(min=1, help="Built-in mode: timed steps.")] = 2000,
+    sessions: Annotated[int, typer.Option(min=1, help="Built-in mode: sessions batched on one connection.")] = 64,
+    json_output: Annotated[bool, typer.Option("--json", help="Built-in mode: also print the numbers as JSON.")] = (
+        False
+    ),
+) -> None:
+    """Measure: by default a quick built-in run against echo (steps/s, p50/p99, session open); with --suite,
+    the benchmark scripts of a source checkout."""
+    from .bench import quick_bench, run_suite
+
+    if suite is not None:
+        code = run_suite(suite, checkout, list(ctx.args), console)
+        if code:
+            raise typer.Exit(code)
+        return
+    if ctx.args:
+        raise typer.BadParameter(f"unexpected arguments {' '.join(ctx.args)} (only --suite passes options on)")
+    out = Console()
+    numbers = quick_bench(env, runtime=runtime, steps=steps, sessions=sessions, console=out)
+    if json_output:
+        import orjson
+
+        print(orjson.dumps(numbers, option=orjson.OPT_INDENT_2).decode())
 
 
 @app.command()
@@ -132,14 +225,79 @@ def gc(
         out.print(f"[yellow]note:[/] {note}")
 
 
+@app.command()
+def build(
+    path: Annotated[Path, typer.Argument(help="The environment package's folder (corral.yaml and a Dockerfile).")],
+    tag: Annotated[
+        str | None, typer.Option(help="Image tag (default: the manifest's image, corral-env/NAME:VERSION).")
+    ] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every layer, even when nothing changed.")] = (
+        False
+    ),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display; print only the tag.")] = False,
+) -> None:
+    """Build the package's image FROM Corral's local base image (made when missing); an unchanged package is
+    found in the cache at once."""
+    from .build import build_command
+
+    build_command(path, tag=tag, no_cache=no_cache, quiet=quiet)
+
+
+@app.command()
+def push(
+    path: Annotated[Path, typer.Argument(help="The environment package's folder.")],
+    to: Annotated[str, typer.Option("--to", help="HOST[:PORT][/NAMESPACE] (an OCI registry) or hf-space:OWNER/NAME.")],
+    tag: Annotated[str | None, typer.Option(help="Local image tag to build (default: the manifest's image).")] = None,
+    no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every layer before pushing.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display; print only where it went.")] = (
+        False
+    ),
+    token: Annotated[str | None, typer.Option(envvar="HF_TOKEN", help="Hub token for hf-space (or HF_TOKEN).")] = None,
+    endpoint: Annotated[
+        str | None, typer.Option(envvar="HF_ENDPOINT", help="Hub URL for hf-space (or HF_ENDPOINT).")
+    ] = None,
+    private: Annotated[bool, typer.Option("--private", help="Create the Space private.")] = False,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Prepare (and build) but upload nothing; say where it is.")
+    ] = False,
+    space_dir: Annotated[
+        Path | None, typer.Option(help="Write the Space folder here (default: a temporary folder).")
+    ] = None,
+) -> None:
+    """Push the package's image (built when needed) to an OCI registry as REGISTRY/NAME:VERSION, or upload it
+    as a Hugging Face Space (Docker SDK) that builds on its own."""
+    from .push import push_command
+
+    push_command(path, to=to, tag=tag, no_cache=no_cache, quiet=quiet, token=token, endpoint=endpoint,
+                 private=private, dry_run=dry_run, space_dir=space_dir)
+
+
 def main() -> None:
+    """Run the CLI. Every failure ends as one line on stderr and a non-zero exit (``--debug``: the traceback);
+    usage errors keep click's message and exit 2; Ctrl-C exits 130 quietly."""
     try:
-        app()
-    except CorralError as exc:
+        code = app(standalone_mode=False)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (click.Abort, KeyboardInterrupt):
+        sys.exit(130)
+    except Exception as exc:
         if state["debug"]:
             raise
-        console.print(f"[red]error:[/] {exc}")
-        sys.exit(1)
+        sys.exit(_fail(exc))
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+def _fail(exc: Exception) -> int:
+    """Print ``exc`` as one line; return the exit status."""
+    if isinstance(exc, CorralError):
+        message = exc.message
+    else:
+        message = f"{type(exc).__name__}: {exc} (a bug or an unexpected condition; 'corral --debug ...' shows where)"
+    one_line = " ".join(part.strip() for part in message.splitlines() if part.strip())
+    console.print(Text.assemble(("error: ", "red"), one_line), soft_wrap=True)
+    return 1
 
 
 if __name__ == "__main__":
