@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from typing import IO, Any
 
-from corral.errors import RuntimeUnavailable, UsageError
+from corral.errors import RuntimeFailed, RuntimeUnavailable, UsageError
 from corral.runtime.sandbox import sandbox_available, system_binds
 
 #: Where the sandbox looks for a Python: the system's own, which needs no host path beyond SYSTEM_PATHS.
@@ -119,6 +119,11 @@ def check_available() -> None:
     python_path()
 
 
+_probe_lock = threading.Lock()
+#: None until probed; "" when the sandbox works here; else why it does not.
+_probed: str | None = None
+
+
 class Executor:
     """Runs submissions, one sandbox each. Thread-safe: :meth:`close` (from any thread) kills a run in
     progress and refuses later ones; it is idempotent."""
@@ -133,6 +138,22 @@ class Executor:
         self._lock = threading.Lock()
         self._process: subprocess.Popen[bytes] | None = None
         self._closed = False
+        self._probe()
+
+    def _probe(self) -> None:
+        """Run one empty submission, once per process: refuse now, not at the first step, where the sandbox
+        cannot run (inside another sandbox that forbids mounting /proc, for one)."""
+        global _probed
+        with _probe_lock:
+            if _probed is None:
+                try:
+                    self.run("", limits=ExecLimits(time_s=10))
+                    _probed = ""
+                except RuntimeFailed as exc:
+                    _probed = exc.message
+            if _probed:
+                raise RuntimeUnavailable(f"{_probed}; the coding environment refuses to run code without its "
+                                         "sandbox (serve it with runtime='subprocess' or on a host with bubblewrap)")
 
     def command(self, limits: ExecLimits) -> list[str]:
         """The full command line of one sandboxed run."""
@@ -235,7 +256,12 @@ class Executor:
             process.wait()
             process.stdout.close()
             process.stderr.close()
-        return _result(process.returncode, out, err, report, marker, limits, timed_out)
+        result = _result(process.returncode, out, err, report, marker, limits, timed_out)
+        if result.event("started") is None and not self._closed:
+            # The submission never ran, so this is the sandbox's failure (and nothing the submission can fake).
+            raise RuntimeFailed(f"the coding sandbox failed to start (exit status {process.returncode}): "
+                                f"{result.stderr.strip()[-2000:] or 'no message'}")
+        return result
 
 
 def _result(code: int, out: _Capped, err: _Capped, report: _Capped, marker: str, limits: ExecLimits,

@@ -36,6 +36,7 @@ def main() -> int:
     def send(event: dict[str, Any]) -> None:
         channel.write(marker + b" " + json.dumps(event).encode() + b"\n")
 
+    send({"event": "started"})
     code = request["code"]
     with open(SOURCE, "w", encoding="utf-8") as file:
         file.write(code)
