@@ -54,7 +54,7 @@ class CodingEnvironment(Environment[CodingAction, CodingObservation, CodingState
         self._state = CodingState()
         self._options = CodingOptions()
         self._task: Task = self._tasks[0]
-        self._hash_seed = 0
+        self._seed = 0
 
     def reset(
         self, seed: int | None = None, episode_id: str | None = None, **options: Any
@@ -67,8 +67,8 @@ class CodingEnvironment(Environment[CodingAction, CodingObservation, CodingState
                              ) from exc
         self._task = self._pick(seed, chosen.task)
         self._options = chosen
-        # The submission's str hashes (and so set order) follow the seed too, so a seeded episode replays exactly.
-        self._hash_seed = seed if seed is not None else random.randrange(2**32)
+        # The submission's str hashes (so set order) and `random` follow the seed too: a seeded episode replays.
+        self._seed = seed if seed is not None else random.randrange(2**32)
         self._state = CodingState(episode_id=episode_id or str(uuid.uuid4()), task_id=self._task.id,
                                   max_attempts=chosen.max_attempts, tests_total=self._task.total)
         return StepResult(observation=self._observe())
@@ -78,7 +78,7 @@ class CodingEnvironment(Environment[CodingAction, CodingObservation, CodingState
         state.step_count += 1
         state.attempts += 1
         run = self._executor.run(action.code, function=task.function, calls=[case.args for case in task.tests],
-                                 limits=self._options.limits(), hash_seed=self._hash_seed)
+                                 limits=self._options.limits(), seed=self._seed)
         cases = grade(task, run, reveal_expected=self._options.reveal_expected)
         passed = sum(case.passed for case in cases)
         reward = max(passed - state.best_passed, 0) / task.total

@@ -166,16 +166,18 @@ class Executor:
         return [*args, "--", self._python, "-s", "-S", "-B", "-c", self._harness]
 
     def run(self, code: str, *, function: str | None = None, calls: list[list[Any]] | None = None,
-            limits: ExecLimits | None = None, hash_seed: int = 0) -> Execution:
-        """Run ``code`` (as ``__main__``), then call ``function`` with each argument list in ``calls``."""
+            limits: ExecLimits | None = None, seed: int = 0) -> Execution:
+        """Run ``code`` (as ``__main__``), then call ``function`` with each argument list in ``calls``.
+
+        ``seed`` seeds the string hashes (PYTHONHASHSEED) and the ``random`` module the code sees."""
         limits = limits or ExecLimits()
         marker = secrets.token_hex(16)
         read_end, write_end = os.pipe()
         request = {"marker": marker, "channel": write_end, "code": code, "function": function, "calls": calls or [],
-                   "limits": limits.rlimits()}
+                   "limits": limits.rlimits(), "seed": seed}
         command = self.command(limits)
         hash_index = command.index("--clearenv") + 1
-        command[hash_index:hash_index] = ["--setenv", "PYTHONHASHSEED", str(hash_seed % 4294967296)]
+        command[hash_index:hash_index] = ["--setenv", "PYTHONHASHSEED", str(seed % 4294967296)]
         try:
             with self._lock:
                 if self._closed:

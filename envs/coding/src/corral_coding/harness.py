@@ -15,6 +15,7 @@ import builtins
 import copy
 import json
 import os
+import random
 import resource
 import sys
 import traceback
@@ -41,6 +42,8 @@ def main() -> int:
     with open(SOURCE, "w", encoding="utf-8") as file:
         file.write(code)
     limit(request["limits"])
+    # With the seed of the episode (as PYTHONHASHSEED is), the submission's `random` replays exactly.
+    random.seed(request["seed"])
     if "" in sys.path:
         sys.path.remove("")
     module = types.ModuleType("__main__")
