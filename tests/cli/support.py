@@ -1,4 +1,5 @@
-"""Environment packages for the CLI tests, made by ``corral init`` in a temporary folder.
+"""What the CLI tests share: the real entry point run in this process, free ports, and environment
+packages made by ``corral init`` in a temporary folder.
 
 Each package gets its own Python package name: the tests import them into one process, where a second
 package of the same name would be served from ``sys.modules`` instead of its own folder.
@@ -6,9 +7,16 @@ package of the same name would be served from ``sys.modules`` instead of its own
 
 from __future__ import annotations
 
+import io
 import itertools
+import socket
+import sys
+from contextlib import redirect_stderr, redirect_stdout
 from pathlib import Path
 
+import pytest
+
+from corral.cli.main import main
 from corral.package import scaffold
 
 _numbers = itertools.count()
@@ -27,3 +35,23 @@ def edit(path: Path, old: str, new: str) -> None:
     text = path.read_text(encoding="utf-8")
     assert old in text, f"{old!r} not in {path}"
     path.write_text(text.replace(old, new), encoding="utf-8")
+
+
+def corral(*args: str) -> tuple[int, str, str]:
+    """Run the real entry point (``main()``) in this process; return (exit status, stdout, stderr)."""
+    out, err = io.StringIO(), io.StringIO()
+    argv = sys.argv
+    sys.argv = ["corral", *args]
+    try:
+        with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as exited:
+            main()
+    finally:
+        sys.argv = argv
+    code = exited.value.code
+    return code if isinstance(code, int) else 1, out.getvalue(), err.getvalue()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])

@@ -3,42 +3,17 @@
 from __future__ import annotations
 
 import json
-import socket
-import sys
 from pathlib import Path
 
 import pytest
 from typer.testing import CliRunner
 
-from corral.cli.main import app, main
+from corral.cli.main import app
 from corral.cli.validate import sample_from_schema
 from corral.envs.echo import EchoAction
 from corral.errors import CorralError
 from corral.runtime import launch
-from tests.cli.packages import edit, make_package
-
-
-def corral(*args: str) -> tuple[int, str, str]:
-    """Run the real entry point in this process; return (exit status, stdout, stderr)."""
-    import io
-    from contextlib import redirect_stderr, redirect_stdout
-
-    out, err = io.StringIO(), io.StringIO()
-    argv = sys.argv
-    sys.argv = ["corral", *args]
-    try:
-        with redirect_stdout(out), redirect_stderr(err), pytest.raises(SystemExit) as exited:
-            main()
-    finally:
-        sys.argv = argv
-    code = exited.value.code
-    return code if isinstance(code, int) else 1, out.getvalue(), err.getvalue()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+from tests.cli.support import corral, edit, free_port, make_package
 
 
 def test_a_new_package_validates_live_in_a_subprocess(tmp_path: Path) -> None:
@@ -55,7 +30,8 @@ def test_a_failing_package_prints_the_table_then_one_error_line(tmp_path: Path) 
     code, out, err = corral("validate", str(root), "--runtime", "inprocess")
     assert code == 1
     row = next(line for line in out.splitlines() if "max_reward" in line)
-    assert "fail" in row and "does not reach" in row
+    assert "fail" in row
+    assert "does not reach" in row
     assert err.strip().splitlines() == [f"error: {root} failed 1 of 20 checks (max_reward)"]
     assert "Traceback" not in out + err
 
@@ -67,9 +43,11 @@ def test_json_report(tmp_path: Path) -> None:
     assert code == 1
     report = json.loads(out)
     assert report["ok"] is False
-    assert report["checks"][0]["name"] == "manifest" and report["checks"][0]["outcome"] == "fail"
+    assert report["checks"][0]["name"] == "manifest"
+    assert report["checks"][0]["outcome"] == "fail"
     assert "max_steps" in report["checks"][0]["message"]
-    assert err.startswith("error: ") and err.count("\n") == 1
+    assert err.startswith("error: ")
+    assert err.count("\n") == 1
 
 
 def test_a_running_server_by_its_url() -> None:
@@ -77,7 +55,8 @@ def test_a_running_server_by_its_url() -> None:
         assert server.token is not None
         result = CliRunner().invoke(app, ["validate", server.url, "--token", server.token])
     assert result.exit_code == 0, result.output
-    assert "auth" in result.output and "resume" in result.output
+    assert "auth" in result.output
+    assert "resume" in result.output
     assert "0 failed" in result.output
 
 
@@ -85,10 +64,12 @@ def test_a_url_where_nothing_listens_is_one_line() -> None:
     url = f"http://127.0.0.1:{free_port()}"
     code, out, err = corral("validate", url)
     assert code == 1
-    assert err.startswith(f"error: cannot reach {url}") and err.count("\n") == 1
+    assert err.startswith(f"error: cannot reach {url}")
+    assert err.count("\n") == 1
     code, out, err = corral("validate", url, "--sample-action", '{"message": "hi"}')
     assert code == 1
-    assert "health" in out and "cannot talk to the server" in out
+    assert "health" in out
+    assert "cannot talk to the server" in out
 
 
 def test_sample_action_from_a_schema() -> None:

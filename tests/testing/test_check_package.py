@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from corral.testing import Outcome, check_package
-from tests.cli.packages import edit, make_package
+from tests.cli.support import edit, make_package
 
 LOCAL = ["manifest", "environment", "info", "check_env", "policies", "max_reward", "determinism"]
 
@@ -22,7 +22,8 @@ def test_a_new_package_passes_every_check_and_the_live_run(tmp_path: Path) -> No
     assert names[:len(LOCAL)] == LOCAL
     assert {"server", "health", "seed", "isolation", "error:VALIDATION_ERROR", "resume"} <= set(names)
     assert all(check.outcome is Outcome.PASSED for check in report.checks), str(report)
-    assert report.server is not None and report.server.startswith("inprocess")
+    assert report.server is not None
+    assert report.server.startswith("inprocess")
 
 
 def test_local_checks_only_without_a_runtime(tmp_path: Path) -> None:
@@ -74,7 +75,8 @@ def test_an_unreachable_max_reward_fails_with_each_seed(tmp_path: Path) -> None:
     assert outcomes(report)["max_reward"] == "fail"
     message = report["max_reward"].message
     assert "does not reach max_reward 2" in message
-    assert "seed 0: 1 in" in message and "seed 2:" in message
+    assert "seed 0: 1 in" in message
+    assert "seed 2:" in message
 
 
 def test_a_policy_that_cannot_reach_it_in_max_steps(tmp_path: Path) -> None:
@@ -98,7 +100,8 @@ def test_info_must_name_the_package(tmp_path: Path) -> None:
     edit(root / "corral.yaml", "name: demo", "name: other")
     report = check_package(root, runtime=None)
     assert report["info"].failed
-    assert "'demo'" in report["info"].message and "'other'" in report["info"].message
+    assert "'demo'" in report["info"].message
+    assert "'other'" in report["info"].message
 
 
 def test_a_builtin_environment_is_checked_without_a_manifest() -> None:

@@ -10,10 +10,10 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.text import Text
+from typer.exceptions import TyperException
 
 from ..errors import CorralError
 
@@ -277,10 +277,14 @@ def main() -> None:
     usage errors keep click's message and exit 2; Ctrl-C exits 130 quietly."""
     try:
         code = app(standalone_mode=False)
-    except click.ClickException as exc:
-        exc.show()
+    except TyperException as exc:  # typer's usage errors (its own copy of click's ClickException, with show())
+        show = getattr(exc, "show", None)
+        if show is not None:
+            show()
+        else:
+            console.print(Text.assemble(("error: ", "red"), exc.format_message()), soft_wrap=True)
         sys.exit(exc.exit_code)
-    except (click.Abort, KeyboardInterrupt):
+    except (typer.Abort, KeyboardInterrupt):
         sys.exit(130)
     except Exception as exc:
         if state["debug"]:
