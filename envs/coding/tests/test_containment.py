@@ -9,12 +9,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-from corral.runtime.sandbox import sandbox_available
-
 import corral_coding
+import pytest
 from corral_coding import CodingAction, CodingEnvironment, CodingObservation
 from corral_coding.tasks import load_tasks
+
+from corral.runtime.sandbox import sandbox_available
 
 pytestmark = pytest.mark.skipif(not sandbox_available()[0],
                                 reason=f"no bubblewrap sandboxes here: {sandbox_available()[1]}")
@@ -36,7 +36,8 @@ def submit(env: CodingEnvironment, code: str, **options: object) -> CodingObserv
 
 def assert_still_works(env: CodingEnvironment) -> None:
     result = env.step(CodingAction(code=FIZZBUZZ.solution))
-    assert result.terminated and result.observation.tests_passed == 6
+    assert result.terminated
+    assert result.observation.tests_passed == 6
 
 
 def sandbox_processes() -> int:
@@ -53,7 +54,8 @@ def sandbox_processes() -> int:
 
 def test_an_infinite_loop_is_timed_out_and_the_session_goes_on(env: CodingEnvironment) -> None:
     observation = submit(env, "while True:\n    pass\n", time_limit_s=0.5)
-    assert observation.timed_out and observation.exit_code is None
+    assert observation.timed_out
+    assert observation.exit_code is None
     assert observation.limit == "time limit 0.5 s"
     assert observation.tests[0].detail == "not run: the program went past its time limit"
     assert_still_works(env)
@@ -71,7 +73,8 @@ def test_a_memory_bomb_hits_the_memory_limit(env: CodingEnvironment) -> None:
     code = "chunks = []\nwhile True:\n    chunks.append(bytearray(8 * 1024 * 1024))\n"
     observation = submit(env, code, memory_mb=64)
     assert observation.limit == "memory limit 64 MiB"
-    assert observation.exit_code == 1 and observation.stderr.rstrip().endswith("MemoryError")
+    assert observation.exit_code == 1
+    assert observation.stderr.rstrip().endswith("MemoryError")
     assert_still_works(env)
 
 
@@ -100,7 +103,8 @@ def test_a_fork_bomb_is_held_to_the_process_limit_and_leaves_nothing(env: Coding
     finally:
         stop.set()
         watcher.join()
-    assert observation.timed_out and observation.limit == "time limit 1 s"
+    assert observation.timed_out
+    assert observation.limit == "time limit 1 s"
     # The sandbox's init and its processes: 8 at most; plus bubblewrap outside the sandbox.
     assert 0 < peak[0] <= 8 + 1
     assert sandbox_processes() == before
@@ -173,16 +177,19 @@ def test_an_output_flood_is_truncated(env: CodingEnvironment) -> None:
     code = ("import sys\nsys.stdout.write('x' * 5_000_000)\nsys.stderr.write('y' * 5_000_000)\nprint('end')\n"
             "def fizzbuzz(n):\n    return []\n")
     observation = submit(env, code, output_kib=16)
-    assert observation.output_truncated and observation.exit_code == 0
+    assert observation.output_truncated
+    assert observation.exit_code == 0
     assert observation.limit == "output limit 16 KiB (the rest was dropped)"
     for text, letter in ((observation.stdout, "x"), (observation.stderr, "y")):
-        assert text.startswith(letter * 16384) and len(text) < 16384 + 200
+        assert text.startswith(letter * 16384)
+        assert len(text) < 16384 + 200
         assert "truncated at 16 KiB" in text
 
 
 def test_an_endless_flood_is_cut_by_the_time_limit(env: CodingEnvironment) -> None:
     observation = submit(env, "while True:\n    print('y' * 1000)\n", time_limit_s=0.5, output_kib=4)
-    assert observation.timed_out and observation.output_truncated
+    assert observation.timed_out
+    assert observation.output_truncated
     assert len(observation.stdout) < 4096 + 200
     assert_still_works(env)
 
@@ -203,7 +210,8 @@ def test_forged_results_earn_nothing(env: CodingEnvironment) -> None:
     result = env.step(CodingAction(code=code))
     observation = result.observation
     assert "6/6 tests passed" in observation.stdout
-    assert result.reward == 0.0 and observation.tests_passed == 0
+    assert result.reward == 0.0
+    assert observation.tests_passed == 0
     assert observation.tests[0].detail == "returned 'passed', which is wrong"
     # What the sandbox was given: the arguments, never the expected values.
     assert "'calls': [[1], [3], [5], [15], [0], [31]]" in observation.stdout

@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from corral.runtime.sandbox import sandbox_available
-from corral.testing import InProcessClient, check_env
-
 from corral_coding import CodingAction, CodingEnvironment, CodingObservation
 from corral_coding.policies import scripted
 from corral_coding.tasks import load_tasks, same
+
+from corral.runtime.sandbox import sandbox_available
+from corral.testing import InProcessClient, check_env
 
 pytestmark = pytest.mark.skipif(not sandbox_available()[0],
                                 reason=f"no bubblewrap sandboxes here: {sandbox_available()[1]}")
@@ -79,22 +79,27 @@ def test_the_scripted_policy_solves_every_task_at_once(env: CodingEnvironment, t
 def test_reward_is_the_gain_over_the_best_submission(env: CodingEnvironment) -> None:
     env.reset(seed=0, task="fizzbuzz", max_attempts=4)
     partial = env.step(CodingAction(code=WRONG_FIZZBUZZ))
-    assert partial.reward == pytest.approx(2 / 6) and not partial.done
+    assert partial.reward == pytest.approx(2 / 6)
+    assert not partial.done
     assert [case.passed for case in partial.observation.tests] == [True, False, False, False, True, False]
     assert "returned ['1', '2', '3'], which is wrong" in partial.observation.tests[1].detail
     assert "expected" not in partial.observation.tests[1].detail
     again = env.step(CodingAction(code=WRONG_FIZZBUZZ))
-    assert again.reward == 0.0 and again.observation.best_passed == 2
+    assert again.reward == 0.0
+    assert again.observation.best_passed == 2
     solved = env.step(CodingAction(code=load_tasks()[0].solution))
-    assert solved.reward == pytest.approx(4 / 6) and solved.terminated
-    assert env.state.solved and env.state.attempts == 3
+    assert solved.reward == pytest.approx(4 / 6)
+    assert solved.terminated
+    assert env.state.solved
+    assert env.state.attempts == 3
 
 
 def test_truncated_after_max_attempts(env: CodingEnvironment) -> None:
     env.reset(seed=0, max_attempts=2)
     assert not env.step(CodingAction(code="pass")).done
     result = env.step(CodingAction(code="pass"))
-    assert result.truncated and not result.terminated
+    assert result.truncated
+    assert not result.terminated
     assert result.observation.attempts_left == 0
     assert result.observation.tests[0].detail == "not run: there is no function 'fizzbuzz'; define " \
                                                  "`def fizzbuzz(n: int) -> list[str]`"
@@ -112,7 +117,8 @@ def test_a_program_task_is_judged_by_its_output(env: CodingEnvironment) -> None:
     assert wrong.observation.tests[0].detail == "the output differs from the expected output at line 3"
     assert wrong.reward == 0.0
     crashed = env.step(CodingAction(code="print(0)\nprint(1)\nraise SystemExit(1)\n"))
-    assert not crashed.observation.tests[0].passed and crashed.observation.exit_code == 1
+    assert not crashed.observation.tests[0].passed
+    assert crashed.observation.exit_code == 1
 
 
 def test_bad_reset_options_are_refused_with_the_allowed_range(env: CodingEnvironment) -> None:
@@ -124,9 +130,13 @@ def test_bad_reset_options_are_refused_with_the_allowed_range(env: CodingEnviron
 
 def test_values_compare_strictly_by_type() -> None:
     assert same([1, 2.0000000001], [1, 2.0])
-    assert not same(1, True) and not same(True, 1)
-    assert not same("1", 1) and not same([1], [1, 2]) and not same({"a": 1}, {"a": 1, "b": 2})
-    assert same(None, None) and not same(None, [])
+    assert not same(1, True)
+    assert not same(True, 1)
+    assert not same("1", 1)
+    assert not same([1], [1, 2])
+    assert not same({"a": 1}, {"a": 1, "b": 2})
+    assert same(None, None)
+    assert not same(None, [])
 
 
 def test_close_kills_a_run_in_progress() -> None:
@@ -136,12 +146,14 @@ def test_close_kills_a_run_in_progress() -> None:
     worker = threading.Thread(target=lambda: done.append(env.step(CodingAction(code="while True: pass")).observation))
     worker.start()
     # The run is under way once the executor holds its process.
-    while env._executor._process is None and worker.is_alive():  # noqa: SLF001 - what close() acts on
+    while env._executor._process is None and worker.is_alive():
         threading.Event().wait(0.01)
     env.close()
     worker.join(10)
     assert not worker.is_alive()
-    assert done and done[0].exit_code == -9 and not done[0].timed_out
+    assert done
+    assert done[0].exit_code == -9
+    assert not done[0].timed_out
     with pytest.raises(Exception, match="closed"):
         env.step(CodingAction(code="pass"))
     env.close()
@@ -160,7 +172,9 @@ def test_refuses_without_bubblewrap_rather_than_run_code_unsandboxed(tmp_path: A
 def test_a_session_through_the_server() -> None:
     with InProcessClient(CodingEnvironment, observation_type=CodingObservation) as client:
         result = client.reset(seed=3)
-        assert result.observation.task_id == "roman" and result.observation.tests_total == 8
+        assert result.observation.task_id == "roman"
+        assert result.observation.tests_total == 8
         result = client.step(CodingAction(code=scripted(result.observation, random.Random(0)).code))
-        assert result.reward == 1.0 and result.terminated
+        assert result.reward == 1.0
+        assert result.terminated
         assert client.state().step_count == 1

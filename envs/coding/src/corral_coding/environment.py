@@ -6,8 +6,9 @@ import random
 import uuid
 from typing import Any
 
-from corral import EnvInfo, Environment, StepResult
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from corral import EnvInfo, Environment, StepResult
 
 from .executor import ExecLimits, Executor
 from .models import CodingAction, CodingObservation, CodingState

@@ -208,7 +208,9 @@ class Executor:
 
     def _collect(self, process: subprocess.Popen[bytes], channel: int, request: bytes, marker: str,
                  limits: ExecLimits) -> Execution:
-        assert process.stdin is not None and process.stdout is not None and process.stderr is not None
+        assert process.stdin is not None
+        assert process.stdout is not None
+        assert process.stderr is not None
         cap = limits.output_kib * 1024
         out, err, report = _Capped(cap), _Capped(cap), _Capped(MAX_REPORT)
         streams = {process.stdout.fileno(): out, process.stderr.fileno(): err, channel: report}

@@ -2,11 +2,12 @@
 
 It is never imported by the host: :mod:`corral_coding.executor` passes its source to the system's
 ``python3`` inside bubblewrap, with a JSON request on stdin (the submission, the function's name, the
-arguments of each call, the limits, a random marker, and the number of an inherited pipe). It writes one
-line per event to that pipe, each starting with the marker: ``loaded`` (or ``load_error``), then
-``result`` per call with the returned value as JSON (or the exception raised), then ``done``. It reports values, never verdicts: the
-expected values stay on the host, which compares them, so nothing the submission does in here can earn a
-test it does not pass. Standard library only; it must run on any Python 3 the system has.
+arguments of each call, the limits, the seed, a random marker, and the number of an inherited pipe). It
+writes one line per event to that pipe, each starting with the marker: ``started`` (before the submission
+runs), ``loaded`` (or ``load_error``, ``exit``, ``missing``), then ``result`` per call with the returned
+value as JSON (or the exception raised), then ``done``. It reports values, never verdicts: the expected
+values stay on the host, which compares them, so nothing the submission does in here can earn a test it
+does not pass. Standard library only; it must run on any Python 3 the system has.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import resource
 import sys
 import traceback
 import types
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 SOURCE = "/tmp/solution.py"
 MAX_VALUE = 65536
@@ -51,11 +53,11 @@ def main() -> int:
     module.__dict__["__builtins__"] = builtins
     sys.modules["__main__"] = module
     try:
-        exec(compile(code, SOURCE, "exec"), module.__dict__)  # noqa: S102 - the sandbox is the point
+        exec(compile(code, SOURCE, "exec"), module.__dict__)
     except SystemExit as exc:
         send({"event": "exit", "code": _exit_code(exc)})
         return _exit_code(exc)
-    except BaseException as exc:  # noqa: BLE001 - report whatever the submission raised
+    except BaseException as exc:
         send({"event": "load_error", **_describe(exc)})
         # The traceback starts at the submission: the harness's own frame is no business of the agent's.
         traceback.print_exception(type(exc), exc, exc.__traceback__.tb_next if exc.__traceback__ else None)
@@ -85,7 +87,7 @@ def limit(limits: dict[str, Any]) -> None:
 def _call(function: Callable[..., Any], args: list[Any]) -> dict[str, Any]:
     try:
         value = function(*copy.deepcopy(args))
-    except BaseException as exc:  # noqa: BLE001 - a test fails with whatever the function raised
+    except BaseException as exc:
         return _describe(exc)
     try:
         text = json.dumps(value)
@@ -99,7 +101,7 @@ def _call(function: Callable[..., Any], args: list[Any]) -> dict[str, Any]:
 def _describe(exc: BaseException) -> dict[str, Any]:
     try:
         message = str(exc)[:500]
-    except BaseException:  # noqa: BLE001 - a hostile __str__ must not stop the report
+    except BaseException:
         message = ""
     return {"error": type(exc).__name__, "message": message, "errno": getattr(exc, "errno", None)}
 

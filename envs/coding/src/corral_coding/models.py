@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from corral import Action, Observation, State
 from pydantic import BaseModel, ConfigDict, Field
+
+from corral import Action, Observation, State
 
 #: The longest submission accepted, in characters.
 MAX_CODE = 65536

@@ -90,7 +90,7 @@ def same(value: Any, expected: Any) -> bool:
         return value == expected
     if isinstance(expected, list):
         return (isinstance(value, list) and len(value) == len(expected)
-                and all(same(v, e) for v, e in zip(value, expected)))
+                and all(same(v, e) for v, e in zip(value, expected, strict=False)))
     if isinstance(expected, dict):
         return (isinstance(value, dict) and value.keys() == expected.keys()
                 and all(same(value[k], expected[k]) for k in expected))
@@ -104,7 +104,7 @@ def _grade_stdout(expected: str, run: Execution, reveal: bool) -> CaseResult:
     got, want = _lines(run.stdout), _lines(expected)
     if not run.output_truncated and got == want:
         return CaseResult(name="stdout", passed=True, detail="passed")
-    line = next((i for i, (g, w) in enumerate(zip(got, want)) if g != w), min(len(got), len(want)))
+    line = next((i for i, (g, w) in enumerate(zip(got, want, strict=False)) if g != w), min(len(got), len(want)))
     detail = f"the output differs from the expected output at line {line + 1}"
     if reveal:
         detail += f"; expected {want[line]!r}" if line < len(want) else "; expected no more lines"
