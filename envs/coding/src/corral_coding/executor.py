@@ -221,6 +221,9 @@ class Executor:
         stdin_fd = process.stdin.fileno()
         os.set_blocking(stdin_fd, False)
         selector.register(stdin_fd, selectors.EVENT_WRITE)
+        # The loop also ends on bubblewrap's exit (a pidfd turns readable), never on a polling wait's schedule.
+        exited = os.pidfd_open(process.pid)
+        selector.register(exited, selectors.EVENT_READ)
         pending = memoryview(request)
         deadline = time.monotonic() + limits.time_s + STARTUP_S
         timed_out = False
@@ -239,6 +242,10 @@ class Executor:
                     if fd == stdin_fd:
                         pending = _feed(process.stdin, pending, selector)
                         continue
+                    if fd == exited:
+                        selector.unregister(fd)
+                        process.wait()
+                        continue
                     try:
                         chunk = os.read(fd, _CHUNK)
                     except BlockingIOError:
@@ -249,12 +256,9 @@ class Executor:
                         selector.unregister(fd)
         finally:
             selector.close()
+            os.close(exited)
             with contextlib.suppress(OSError):
                 process.stdin.close()
-            if not timed_out and process.poll() is None:
-                # Every pipe closed: the sandbox is ending; it cannot outlive its init for long.
-                with contextlib.suppress(subprocess.TimeoutExpired):
-                    process.wait(2.0)
             if process.poll() is None:
                 _kill(process)
             process.wait()
