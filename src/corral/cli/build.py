@@ -17,12 +17,16 @@ STAGES = {"base": "base image", "wheels": "wheels", "build": "docker build", "do
 class StageDisplay:
     """A spinner line per build stage showing its latest output line; a finished stage stays as one line."""
 
-    def __init__(self, progress: Progress) -> None:
+    def __init__(self, progress: Progress, header: str) -> None:
         self.progress = progress
+        self.header: str | None = header
         self.stage: str | None = None
         self.task = progress.add_task("starting", stage="", total=None)
 
     def __call__(self, stage: str, message: str) -> None:
+        if self.header is not None:  # printed once the package passed its checks
+            self.progress.console.print(self.header, highlight=False)
+            self.header = None
         if stage == "done":
             return
         if stage != self.stage:
@@ -37,6 +41,23 @@ class StageDisplay:
             self.progress.console.print(f"  [green]✓[/] {STAGES.get(self.stage, self.stage)}")
 
 
+class PlainDisplay:
+    """The stages as plain lines, for output that is not a terminal."""
+
+    def __init__(self, console: Console, header: str) -> None:
+        self.console = console
+        self.header: str | None = header
+        self.stage: str | None = None
+
+    def __call__(self, stage: str, message: str) -> None:
+        if self.header is not None:
+            self.console.print(self.header, highlight=False)
+            self.header = None
+        if stage != self.stage and stage != "done":
+            self.stage = stage
+            self.console.print(f"  {STAGES.get(stage, stage)}: {message}", highlight=False, markup=False)
+
+
 def build_with_progress(path: Path, *, tag: str | None, no_cache: bool, quiet: bool, console: Console) -> BuiltImage:
     """Build the package's image; unless ``quiet``, show the stages on ``console`` as they run."""
     package = load_package(path)
@@ -44,9 +65,11 @@ def build_with_progress(path: Path, *, tag: str | None, no_cache: bool, quiet: b
         return build_package(package, tag=tag, no_cache=no_cache)
     columns = (SpinnerColumn(), TextColumn("[bold cyan]{task.fields[stage]:<12}"),
                TextColumn("{task.description}", markup=False), TimeElapsedColumn())
-    console.print(f"[bold]building[/] {package.name} {package.manifest.version} from {package.root}")
+    header = f"building {package.name} {package.manifest.version} from {package.root}"
+    if not console.is_terminal:  # a log: one line per stage, no live display
+        return build_package(package, tag=tag, no_cache=no_cache, progress=PlainDisplay(console, header))
     with Progress(*columns, console=console, transient=True) as progress:
-        display = StageDisplay(progress)
+        display = StageDisplay(progress, header)
         built = build_package(package, tag=tag, no_cache=no_cache, progress=display)
         display.finish()
     return built

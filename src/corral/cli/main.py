@@ -246,7 +246,9 @@ def build(
 @app.command()
 def push(
     path: Annotated[Path, typer.Argument(help="The environment package's folder.")],
-    to: Annotated[str, typer.Option("--to", help="HOST[:PORT][/NAMESPACE] (an OCI registry) or hf-space:OWNER/NAME.")],
+    to: Annotated[
+        str, typer.Option("--to", help="HOST\\[:PORT]\\[/NAMESPACE] (an OCI registry) or hf-space:OWNER/NAME.")
+    ],
     tag: Annotated[str | None, typer.Option(help="Local image tag to build (default: the manifest's image).")] = None,
     no_cache: Annotated[bool, typer.Option("--no-cache", help="Rebuild every layer before pushing.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display; print only where it went.")] = (

@@ -145,7 +145,7 @@ def upload_space(folder: str | os.PathLike[str], target: SpaceTarget, *, token: 
     api = HfApi(endpoint=endpoint, token=token)
     try:
         url = api.create_repo(target.repo_id, repo_type="space", space_sdk="docker", exist_ok=True,
-                              private=private)
+                              private=True if private else None)  # None: the owner's default
         commit = api.upload_folder(folder_path=str(folder), repo_id=target.repo_id, repo_type="space",
                                    commit_message=message)
     except HfHubHTTPError as exc:
