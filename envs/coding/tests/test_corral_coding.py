@@ -154,6 +154,7 @@ def test_close_kills_a_run_in_progress() -> None:
     assert done
     assert done[0].exit_code == -9
     assert not done[0].timed_out
+    assert done[0].limit == "closed"
     with pytest.raises(Exception, match="closed"):
         env.step(CodingAction(code="pass"))
     env.close()

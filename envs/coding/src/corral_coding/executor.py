@@ -77,8 +77,9 @@ class ExecLimits:
 @dataclass
 class Execution:
     """What one run did. ``exit_code`` is None when the time limit killed the sandbox, and ``-N`` when
-    signal N ended the program. ``limit`` names the limit that stopped it, if one did. ``events`` are the
-    harness's reports (see :mod:`corral_coding.harness`), in order."""
+    signal N ended the program. ``limit`` names the limit that stopped it, if one did (``closed`` when
+    :meth:`Executor.close` did). ``events`` are the harness's reports (see :mod:`corral_coding.harness`),
+    in order."""
 
     stdout: str = ""
     stderr: str = ""
@@ -269,6 +270,8 @@ class Executor:
             # The submission never ran, so this is the sandbox's failure (and nothing the submission can fake).
             raise RuntimeFailed(f"the coding sandbox failed to start (exit status {process.returncode}): "
                                 f"{result.stderr.strip()[-2000:] or 'no message'}")
+        if self._closed:
+            result.limit = "closed"  # close() killed it, not a limit
         return result
 
 

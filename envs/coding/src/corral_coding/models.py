@@ -39,7 +39,7 @@ class CodingObservation(Observation):
                                   "it; -N when signal N ended it.")
     timed_out: bool = False
     limit: str | None = Field(default=None, description="The limit the run went past, e.g. 'time limit 5 s' or "
-                              "'memory limit 256 MiB'.")
+                              "'memory limit 256 MiB'; 'closed' when the environment was closed during the run.")
     output_truncated: bool = False
     tests: list[CaseResult] = Field(default_factory=list)
     tests_passed: int = 0
