@@ -56,7 +56,7 @@ class MastermindEnvironment(Environment[MastermindAction, MastermindObservation,
                                       colors=colors, max_guesses=max_guesses)
         return StepResult(observation=self._observe(
             f"Guess the code of {pegs} pegs in colours {palette(colors)} (colours may repeat); you have "
-            f"{max_guesses} guesses."))
+            f"{_guesses(max_guesses)}."))
 
     def step(self, action: MastermindAction) -> StepResult[MastermindObservation]:
         state = self._state
@@ -66,14 +66,14 @@ class MastermindEnvironment(Environment[MastermindAction, MastermindObservation,
         state.guesses.append(GuessRecord(guess=guess, exact=exact, partial=partial))
         if guess == state.code:
             state.solved = True
-            return StepResult(observation=self._observe(f"Cracked in {len(state.guesses)}."), reward=1.0,
+            return StepResult(observation=self._observe(f"Cracked in {_guesses(len(state.guesses))}."), reward=1.0,
                               terminated=True)
         left = state.max_guesses - len(state.guesses)
         if left <= 0:
             return StepResult(observation=self._observe(f"Out of guesses; the code was {state.code}."),
                               reward=0.0, truncated=True)
         return StepResult(observation=self._observe(
-            f"{guess}: {exact} exact, {partial} partial; {left} guesses left."), reward=0.0)
+            f"{guess}: {exact} exact, {partial} partial; {_guesses(left)} left."), reward=0.0)
 
     @property
     def state(self) -> MastermindState:
@@ -90,6 +90,10 @@ class MastermindEnvironment(Environment[MastermindAction, MastermindObservation,
             message=message,
             code=state.code if over else None,
         )
+
+
+def _guesses(n: int) -> str:
+    return f"{n} guess" if n == 1 else f"{n} guesses"
 
 
 def _bounded(options: dict[str, Any], name: str) -> int:

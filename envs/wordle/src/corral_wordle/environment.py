@@ -57,7 +57,7 @@ class WordleEnvironment(Environment[WordleAction, WordleObservation, WordleState
         self._state = WordleState(episode_id=episode_id or str(uuid.uuid4()), answer=answer.strip().lower(),
                                   max_guesses=max_guesses)
         return StepResult(observation=self._observe(
-            f"Guess the {WORD_LENGTH}-letter word; you have {max_guesses} guesses."))
+            f"Guess the {WORD_LENGTH}-letter word; you have {_guesses(max_guesses)}."))
 
     def step(self, action: WordleAction) -> StepResult[WordleObservation]:
         state = self._state
@@ -66,14 +66,13 @@ class WordleEnvironment(Environment[WordleAction, WordleObservation, WordleState
         state.guesses.append(GuessRecord(word=guess, feedback=list(score(guess, state.answer))))
         if guess == state.answer:
             state.solved = True
-            tries = len(state.guesses)
-            return StepResult(observation=self._observe(f"Solved in {tries} {'guess' if tries == 1 else 'guesses'}."),
+            return StepResult(observation=self._observe(f"Solved in {_guesses(len(state.guesses))}."),
                               reward=1.0, terminated=True)
         left = state.max_guesses - len(state.guesses)
         if left <= 0:
             return StepResult(observation=self._observe(f"Out of guesses; the word was {state.answer!r}."),
                               reward=0.0, truncated=True)
-        return StepResult(observation=self._observe(f"{guess!r} is not the word; {left} guesses left."),
+        return StepResult(observation=self._observe(f"{guess!r} is not the word; {_guesses(left)} left."),
                           reward=0.0)
 
     @property
@@ -89,6 +88,10 @@ class WordleEnvironment(Environment[WordleAction, WordleObservation, WordleState
             message=message,
             answer=state.answer if over else None,
         )
+
+
+def _guesses(n: int) -> str:
+    return f"{n} guess" if n == 1 else f"{n} guesses"
 
 
 def _check_guess(raw: str) -> str:
