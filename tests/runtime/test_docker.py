@@ -200,7 +200,7 @@ def test_killed_mid_step_raises_connection_lost_within_a_second(runtime: DockerR
 @pytest.mark.parametrize(("env", "message"), [
     ("corral/no-such-image:0", "not in the local Docker daemon"),
     ("{image}#no_such_module:Env", "cannot import"),
-    ("{image}#hostile_env:NotThere", "is not a corral Environment"),
+    ("{image}#hostile_env:NotThere", "has no attribute"),
     ("{image}#corral_testpkg.slow:SlowImportEnv", "not ready within"),
 ])
 def test_failed_start_leaves_nothing(runtime: DockerRuntime, image: str, env: str, message: str) -> None:

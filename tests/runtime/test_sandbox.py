@@ -233,7 +233,7 @@ def test_killed_mid_step_raises_connection_lost_within_a_second(runtime: Sandbox
 
 @pytest.mark.parametrize(("env", "message"), [
     ("no_such_module:Env", "cannot import"),
-    ("tests.runtime.hostile_env:NotThere", "is not a corral Environment"),
+    ("tests.runtime.hostile_env:NotThere", "has no attribute"),
 ])
 def test_failed_start_leaves_nothing(runtime: SandboxRuntime, env: str, message: str) -> None:
     before = server_folders()

@@ -8,12 +8,12 @@ from pathlib import Path
 
 import chess
 import pytest
+from corral.package import load_package
+from corral.testing import InProcessClient, check_env, check_package
+
 from corral_chess import ChessAction, ChessEnvironment, ChessObservation
 from corral_chess.opponent import Opponent, material
 from corral_chess.policies import scripted
-
-from corral.package import load_package
-from corral.testing import InProcessClient, check_env, check_package
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -9,12 +9,12 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
-import corral_coding
 import pytest
+from corral.runtime.sandbox import sandbox_available
+
+import corral_coding
 from corral_coding import CodingAction, CodingEnvironment, CodingObservation
 from corral_coding.tasks import load_tasks
-
-from corral.runtime.sandbox import sandbox_available
 
 pytestmark = pytest.mark.skipif(not sandbox_available()[0],
                                 reason=f"no bubblewrap sandboxes here: {sandbox_available()[1]}")

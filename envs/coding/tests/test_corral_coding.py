@@ -12,12 +12,12 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from corral.runtime.sandbox import sandbox_available
+from corral.testing import InProcessClient, check_env
+
 from corral_coding import CodingAction, CodingEnvironment, CodingObservation
 from corral_coding.policies import scripted
 from corral_coding.tasks import load_tasks, same
-
-from corral.runtime.sandbox import sandbox_available
-from corral.testing import InProcessClient, check_env
 
 pytestmark = pytest.mark.skipif(not sandbox_available()[0],
                                 reason=f"no bubblewrap sandboxes here: {sandbox_available()[1]}")

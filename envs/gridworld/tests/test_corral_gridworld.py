@@ -7,12 +7,12 @@ import random
 from pathlib import Path
 
 import pytest
+from corral.errors import InvalidAction
+from corral.testing import InProcessClient, check_env, check_package
+
 from corral_gridworld import GridworldAction, GridworldEnvironment, GridworldObservation, generate, shortest_path
 from corral_gridworld.policies import random as random_policy
 from corral_gridworld.policies import scripted
-
-from corral.errors import InvalidAction
-from corral.testing import InProcessClient, check_env, check_package
 
 ROOT = Path(__file__).resolve().parents[1]
 OPTION_SETS: list[dict[str, object]] = [

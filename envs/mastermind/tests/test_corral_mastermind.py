@@ -7,13 +7,13 @@ import random
 from pathlib import Path
 
 import pytest
+from corral.errors import InvalidAction
+from corral.testing import InProcessClient, check_env, check_package
+
 from corral_mastermind import MastermindAction, MastermindEnvironment, MastermindObservation, score
 from corral_mastermind.code import all_codes
 from corral_mastermind.policies import random as random_policy
 from corral_mastermind.policies import scripted
-
-from corral.errors import InvalidAction
-from corral.testing import InProcessClient, check_env, check_package
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -10,18 +10,18 @@ from typing import Any
 
 import httpx
 import pytest
-from corral_tools import ToolsAction, ToolsEnvironment, ToolsObservation
-from corral_tools.calculator import CalculatorError, evaluate
-from corral_tools.library import library
-from corral_tools.policies import scripted
-from corral_tools.tasks import KINDS, make_task, same_answer
-from pydantic import ValidationError
-
 from corral import tool
 from corral.errors import InvalidAction, UsageError
 from corral.runtime import launch
 from corral.testing import InProcessClient, check_env, check_package
 from corral.tools import RESERVED_TOOL_NAMES
+from pydantic import ValidationError
+
+from corral_tools import ToolsAction, ToolsEnvironment, ToolsObservation
+from corral_tools.calculator import CalculatorError, evaluate
+from corral_tools.library import library
+from corral_tools.policies import scripted
+from corral_tools.tasks import KINDS, make_task, same_answer
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ToolsAction(tool="calculator", arguments={"expression": "6 * 7"})

@@ -7,13 +7,13 @@ import random
 from pathlib import Path
 
 import pytest
+from corral.errors import InvalidAction
+from corral.testing import InProcessClient, check_env, check_package
+
 from corral_wordle import WordleAction, WordleClient, WordleEnvironment, WordleObservation, score
 from corral_wordle.policies import OPENER, scripted
 from corral_wordle.policies import random as random_policy
 from corral_wordle.words import ALLOWED, ANSWERS
-
-from corral.errors import InvalidAction
-from corral.testing import InProcessClient, check_env, check_package
 
 ROOT = Path(__file__).resolve().parents[1]
 G, Y, X = "green", "yellow", "gray"

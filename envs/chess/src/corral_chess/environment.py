@@ -7,7 +7,6 @@ import uuid
 from typing import Any
 
 import chess
-
 from corral import EnvInfo, Environment, StepResult
 
 from .models import ChessAction, ChessObservation, ChessState

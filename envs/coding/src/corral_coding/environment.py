@@ -6,9 +6,8 @@ import random
 import uuid
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-
 from corral import EnvInfo, Environment, StepResult
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from .executor import ExecLimits, Executor
 from .models import CodingAction, CodingObservation, CodingState

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field
-
 from corral import Action, Observation, State
+from pydantic import BaseModel, ConfigDict, Field
 
 #: The longest submission accepted, in characters.
 MAX_CODE = 65536

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
-
 from corral import Action, Observation, State
+from pydantic import Field
 
 Move = Literal["up", "down", "left", "right", "stay"]
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from pydantic import BaseModel, Field
-
 from corral import Action, Observation, State
+from pydantic import BaseModel, Field
 
 
 class MastermindAction(Action):

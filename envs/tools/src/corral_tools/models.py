@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, Field, model_validator
-
 from corral import Action, Observation, State
 from corral.tools import RESERVED_TOOL_NAMES
+from pydantic import BaseModel, Field, model_validator
 
 
 class ToolsAction(Action):
