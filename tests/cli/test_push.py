@@ -21,14 +21,13 @@ from corral.package import scaffold
 from corral.package.space import SpaceTarget
 from corral.runtime.registry import registry_repository
 
-from ..runtime.docker_support import ROOT, docker_client
+from ..runtime.docker_support import docker_client
 from .hub import HubServer
 
 pytestmark = pytest.mark.timeout(900)
 
 NAME = "pushcheck"
 PACKAGE = "corral_pushcheck"
-REGISTRY_PORT = 5000
 MANIFEST_TYPES = ", ".join([
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.oci.image.manifest.v1+json",
@@ -46,19 +45,6 @@ def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-def registry() -> str:
-    """The address of a registry on 127.0.0.1 (scripts/registry-up starts one when none answers)."""
-    address = f"127.0.0.1:{REGISTRY_PORT}"
-    try:
-        httpx.get(f"http://{address}/v2/", timeout=2).raise_for_status()
-    except httpx.HTTPError:
-        done = subprocess.run([str(ROOT / "scripts" / "registry-up"), str(REGISTRY_PORT)], capture_output=True,
-                              text=True, timeout=300, check=False)
-        assert done.returncode == 0, f"scripts/registry-up failed: {done.stderr[-1000:]}"
-    return address
 
 
 @pytest.fixture(scope="module")

@@ -85,3 +85,7 @@ def test_bad_names(tmp_path: Path, name: str, hint: str) -> None:
 def test_bad_package_name(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="--package"):
         scaffold("game", tmp_path / "z", package="class")
+
+
+def test_metadata_serves_the_package_readme(made: Path) -> None:
+    assert (resolve(str(made)).info.readme_content or "").startswith("# my-game")

@@ -34,7 +34,7 @@ def target(spec: str) -> str:
     """
     if spec in BUILTINS:
         return BUILTINS[spec]
-    if os.sep in spec or spec.startswith(".") or is_package(spec):
+    if _is_path(spec):
         package = load_package(spec)
         if package.manifest.environment is None:
             raise UsageError(f"{package.manifest_file} names no 'environment' (package.module:Class)")
@@ -51,6 +51,19 @@ def target(spec: str) -> str:
 
 
 def resolve(spec: str) -> EnvClass:
-    """Return the environment class for any name :func:`target` accepts."""
+    """Return the environment class for any name :func:`target` accepts.
+
+    For a package folder whose class declares no README, the package's README.md becomes the
+    ``readme_content`` that ``/metadata`` serves.
+    """
     where = target(spec)
-    return environment_class(import_target(where, f"environment {spec!r}"), where)
+    env_cls = environment_class(import_target(where, f"environment {spec!r}"), where)
+    if _is_path(spec) and env_cls.info.readme_content is None:
+        readme = load_package(spec).root / "README.md"
+        if readme.is_file():
+            env_cls.info = env_cls.info.model_copy(update={"readme_content": readme.read_text(encoding="utf-8")})
+    return env_cls
+
+
+def _is_path(spec: str) -> bool:
+    return os.sep in spec or spec.startswith(".") or is_package(spec)
