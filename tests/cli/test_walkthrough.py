@@ -58,6 +58,7 @@ def serve_briefly(argv: list[str], cwd: Path, env: dict[str, str]) -> None:
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=30)
+        server.stderr.close()  # type: ignore[union-attr]
 
 
 def test_from_init_to_push(tmp_path: Path, registry: str) -> None:
