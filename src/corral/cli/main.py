@@ -41,8 +41,10 @@ def init(
     description: Annotated[str | None, typer.Option(help="One line for the manifest and README.")] = None,
     force: Annotated[bool, typer.Option(help="Write into a folder that is not empty (never overwrites).")] = False,
 ) -> None:
-    """Scaffold an environment package: models, environment, typed client, policies, corral.yaml, README,
-    Dockerfile and tests that pass as made."""
+    """Scaffold an environment package that passes validation as made.
+
+    It holds models, the environment, a typed client, policies, corral.yaml, a README, a Dockerfile and tests.
+    """
     from ..package import scaffold
 
     target = directory or Path(name)
@@ -81,8 +83,10 @@ def serve(
     reload: Annotated[bool, typer.Option("--reload", help="Restart the server when a file of the package (or of "
                                          "this folder) changes; for development.")] = False,
 ) -> None:
-    """Serve an environment over HTTP and WebSocket (OpenEnv-compatible, plus corral/1). An OpenEnv package
-    whose openenv.yaml names only an 'app' is served as that ASGI app."""
+    """Serve an environment over HTTP and WebSocket (OpenEnv-compatible, plus corral/1).
+
+    An OpenEnv package whose openenv.yaml names only an 'app' is served as that ASGI app.
+    """
     from ..server import ServerConfig
     from .run import find_package
     from .serve import serve_env
@@ -110,8 +114,11 @@ def validate(
     timeout: Annotated[float, typer.Option(help="Seconds each request may take.")] = 10.0,
     json_output: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
 ) -> None:
-    """Static checks (manifest, types, schemas, reserved tool names, policies, a reachable max_reward,
-    deterministic episodes) and a live conformance run; prints a pass/fail table, exits 1 on any failure."""
+    """Check a package, server or image: static checks, then a live conformance and determinism run.
+
+    Static: manifest, types, schemas, reserved tool names, policies, a reachable max_reward, deterministic
+    episodes. Prints a pass/fail table and exits 1 on any failure.
+    """
     from .validate import print_report
     from .validate import validate as run_checks
 
@@ -162,8 +169,11 @@ def bench(
         False
     ),
 ) -> None:
-    """Measure: by default a quick built-in run against echo (steps/s, p50/p99, session open); with --suite,
-    the benchmark scripts of a source checkout."""
+    """Measure speed: a quick built-in run against echo, or a benchmark suite.
+
+    By default: steps/s, p50/p99 and session open against echo. With --suite, the benchmark scripts of a
+    source checkout (full: side by side with openenv-core).
+    """
     from .bench import quick_bench, run_suite
 
     if suite is not None:
@@ -191,7 +201,7 @@ def demo(
         "sandbox"
     ),
 ) -> None:
-    """Start a server in a sandbox, roll out episodes against it, and print a summary (the README's main job)."""
+    """Roll out episodes of a built-in environment in a sandbox and print a summary (the README's main job)."""
     from .demo import run_demo
 
     run_demo(env=env, episodes=episodes, policy=policy, seed=seed, console=Console(), runtime=runtime)
@@ -202,8 +212,10 @@ def gc(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be removed; remove nothing.")] = False,
     min_age: Annotated[float, typer.Option(help="Leave folders and cgroups younger than this many seconds.")] = 60.0,
 ) -> None:
-    """Remove what dead owners left behind: containers (by their dev.corral labels), sandbox and server
-    processes, folders and cgroups. Servers of live owners are never touched."""
+    """Remove what dead owners left behind; live owners' servers are never touched.
+
+    Containers (by their dev.corral labels), sandbox and server processes, folders and cgroups.
+    """
     from rich.table import Table
 
     from ..runtime.gc import collect_garbage
@@ -236,8 +248,10 @@ def build(
     ),
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress display; print only the tag.")] = False,
 ) -> None:
-    """Build the package's image FROM Corral's local base image (made when missing); an unchanged package is
-    found in the cache at once."""
+    """Build the package's image FROM Corral's local base image.
+
+    The base image is made when missing; an unchanged package is found in the cache at once.
+    """
     from .build import build_command
 
     build_command(path, tag=tag, no_cache=no_cache, quiet=quiet)
@@ -266,8 +280,10 @@ def push(
         Path | None, typer.Option(help="Write the Space folder here (default: a temporary folder).")
     ] = None,
 ) -> None:
-    """Push the package's image (built when needed) to an OCI registry as REGISTRY/NAME:VERSION, or upload it
-    as a Hugging Face Space (Docker SDK) that builds on its own."""
+    """Push the package's image to an OCI registry, or upload it as a Hugging Face Space.
+
+    The image is built when needed and pushed as REGISTRY/NAME:VERSION; a Space (Docker SDK) builds on its own.
+    """
     from .push import push_command
 
     push_command(path, to=to, tag=tag, no_cache=no_cache, quiet=quiet, token=token, endpoint=endpoint,
