@@ -411,7 +411,8 @@ async def _open_run(impl: str, url: str, count: int) -> list[int]:
 
 
 async def _open_mux_run(url: str, count: int) -> list[int]:
-    """Corral only: open a session on an already open corral/1 connection (``sessions(1)``) and reset it."""
+    """Corral only: open a session on an already open corral/1 connection and reset it, in one ``open``
+    frame that carries the reset (``sessions(1, reset=True)``)."""
     from corral import AsyncEnvClient
 
     samples = []
@@ -419,8 +420,7 @@ async def _open_mux_run(url: str, count: int) -> list[int]:
     async with AsyncEnvClient(url, open_session=False) as env:
         for _ in range(count):
             t0 = clock()
-            group = await env.sessions(1)
-            await group.reset()
+            group = await env.sessions(1, reset=True)
             samples.append(clock() - t0)
             await group.close()
     return samples

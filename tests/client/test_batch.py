@@ -9,7 +9,7 @@ import pytest
 
 from corral.client import AsyncEnvClient, EnvClient
 from corral.envs.guess import GuessObservation
-from corral.errors import ClientClosed, InvalidAction, ResetNeeded, UsageError
+from corral.errors import ClientClosed, EnvironmentFailed, InvalidAction, ResetNeeded, UsageError
 
 from ..support import CountingEnv, CountObservation, RunningServer, wait_until
 
@@ -116,3 +116,40 @@ async def test_async_groups_resume_after_a_drop(start_server: Any) -> None:
         client._ws.transport.abort()
         results = await group.step([{"n": 1}] * 2)
         assert [r.observation.total for r in results if r] == [2, 2]
+
+
+def test_open_with_reset_is_one_round_trip(guess_server: RunningServer) -> None:
+    seeds: list[int | None] = [4, 5, 6]
+    with EnvClient(guess_server.url, observation_type=GuessObservation) as client:
+        with client.sessions(3, seeds=seeds, high=1000) as group:
+            assert group.results is not None
+            assert [r.observation.high for r in group.results] == [1000] * 3
+            stepped = group.step([{"guess": 500}] * 3)
+        with client.sessions(3) as plain:
+            assert plain.results is None
+            plain.reset(seeds=seeds, high=1000)
+            again = plain.step([{"guess": 500}] * 3)
+    assert [r.observation if r else None for r in stepped] == [r.observation if r else None for r in again]
+
+
+async def test_async_open_with_reset(guess_server: RunningServer) -> None:
+    async with AsyncEnvClient(guess_server.url, observation_type=GuessObservation) as client:
+        group = await client.sessions(2, reset=True)
+        assert group.results is not None
+        assert [r.observation.hint for r in group.results] == ["start", "start"]
+        stepped = await group.step([{"guess": 50}, {"guess": 50}])
+        assert all(r is not None and r.observation.attempts_left == 7 for r in stepped)
+        await group.close()
+
+
+def test_open_with_reset_refuses_bad_input(guess_server: RunningServer) -> None:
+    with EnvClient(guess_server.url, observation_type=GuessObservation) as client:
+        with pytest.raises(UsageError, match="got 1 seeds"):
+            client.sessions(2, seeds=[1])
+        with pytest.raises(EnvironmentFailed, match="max_attempts"):
+            client.sessions(1, max_attempts=0)
+        core = client._core
+        bad = client._request(core.request("open", {"count": 2, "reset": [{}]}))
+        assert bad["type"] == "error"
+        assert "one such object per session" in bad["data"]["message"]
+        assert client.reset(seed=1).observation.hint == "start"  # the connection carries on

@@ -261,9 +261,30 @@ class ClientCore(Generic[ObsT, StateT]):
             raise CorralError(str(result["content"][0]["text"]))
         return result.get("data")
 
-    def open_frame(self, count: int) -> dict[str, Any]:
+    def open_frame(self, count: int, resets: list[Any] | None = None) -> dict[str, Any]:
+        """Open ``count`` sessions; with ``resets`` (one reset payload each) the reply carries their first
+        observations, so a session goes from nothing to an episode in one round trip."""
         self.require_corral("sessions()")
-        return self.request("open", {"count": count})
+        data: dict[str, Any] = {"count": count}
+        if resets is not None:
+            data["reset"] = resets
+        return self.request("open", data)
+
+    def open_resets(self, count: int, reset: bool, seeds: Sequence[int | None] | None,
+                    options: dict[str, Any]) -> list[Any] | None:
+        """The reset payloads ``sessions(...)`` sends with ``open``: None when it asked for no reset."""
+        if seeds is not None and len(seeds) != count:
+            raise UsageError(f"sessions({count}) got {len(seeds)} seeds; give one per session")
+        if not (reset or seeds is not None or options):
+            return None
+        return self.reset_payloads(count, seeds, options)
+
+    def opened_results(self, reply: dict[str, Any]) -> list[StepResult[Any]] | None:
+        """The first observations an ``open`` with ``reset`` returned (after :meth:`on_opened`)."""
+        items = reply["data"]["sessions"]
+        if not items or "result" not in items[0]:
+            return None
+        return [self.step_result(item["result"]) for item in items]
 
     def on_opened(self, reply: dict[str, Any]) -> list[str]:
         """Remember the sessions an ``open`` reply granted (to resume and close them); their ids."""
@@ -503,9 +524,11 @@ class GroupBase(Generic[ClientT]):
     """What :class:`~corral.SessionGroup` and :class:`~corral.AsyncSessionGroup` share: their client
     and their sessions."""
 
-    def __init__(self, client: ClientT, ids: list[str]) -> None:
+    def __init__(self, client: ClientT, ids: list[str], results: list[StepResult[Any]] | None = None) -> None:
         self._client = client
         self.ids = ids
+        #: The first observation of each session when the group was opened with a reset, else None.
+        self.results = results
         self._closed = False
 
     def __len__(self) -> int:

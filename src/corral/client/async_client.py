@@ -234,10 +234,20 @@ class AsyncEnvClient(ClientBase[ObsT, StateT, AsyncConnect]):
         core = await self._connected()
         return core.tool_result(await self._request(core.tool_call_frame(name, arguments)))
 
-    async def sessions(self, count: int) -> AsyncSessionGroup[ObsT]:
-        """Open ``count`` more sessions on this connection, driven together with batched frames."""
+    async def sessions(self, count: int, *, seeds: Sequence[int | None] | None = None, reset: bool = False,
+                       **options: Any) -> AsyncSessionGroup[ObsT]:
+        """Open ``count`` more sessions on this connection, driven together with batched frames.
+
+        With ``seeds``, ``reset=True`` or reset options, each session is also reset in the same round trip
+        and ``group.results`` holds the first observations.
+        """
         core = (await self.connect())._core
-        return AsyncSessionGroup(self, core.on_opened(await self._request(core.open_frame(count))))
+        resets = core.open_resets(count, reset, seeds, options)
+        reply = await self._request(core.open_frame(count, resets))
+        group = AsyncSessionGroup(self, core.on_opened(reply))
+        if resets is not None:
+            group.results = core.opened_results(reply) or await group.reset(seeds=seeds, **options)
+        return group
 
     async def _batch(self, kind: str, ids: list[str], payloads: list[Any]) -> list[StepResult[ObsT]]:
         return self._core.batch_results(await self._request(self._core.batch_frame(kind, ids, payloads)))
@@ -256,7 +266,7 @@ def _expire(future: asyncio.Future[Any], error: Exception) -> None:
 class AsyncSessionGroup(GroupBase["AsyncEnvClient[ObsT, Any]"], Generic[ObsT]):
     """Many sessions on one connection; ``reset`` and ``step`` act on all of them in one frame."""
 
-    async def reset(self, seeds: list[int | None] | None = None, **options: Any) -> list[StepResult[ObsT]]:
+    async def reset(self, seeds: Sequence[int | None] | None = None, **options: Any) -> list[StepResult[ObsT]]:
         payloads = self._client._core.reset_payloads(len(self.ids), seeds, options)
         return await self._client._batch("reset", self.ids, payloads)
 

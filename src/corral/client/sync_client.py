@@ -189,10 +189,20 @@ class EnvClient(ClientBase[ObsT, StateT, Connect]):
         core = self._connected()
         return core.tool_result(self._request(core.tool_call_frame(name, arguments)))
 
-    def sessions(self, count: int) -> SessionGroup[ObsT]:
-        """Open ``count`` more sessions on this connection, driven together with batched frames."""
+    def sessions(self, count: int, *, seeds: Sequence[int | None] | None = None, reset: bool = False,
+                 **options: Any) -> SessionGroup[ObsT]:
+        """Open ``count`` more sessions on this connection, driven together with batched frames.
+
+        With ``seeds``, ``reset=True`` or reset options, each session is also reset in the same round trip
+        and ``group.results`` holds the first observations.
+        """
         core = self.connect()._core
-        return SessionGroup(self, core.on_opened(self._request(core.open_frame(count))))
+        resets = core.open_resets(count, reset, seeds, options)
+        reply = self._request(core.open_frame(count, resets))
+        group = SessionGroup(self, core.on_opened(reply))
+        if resets is not None:
+            group.results = core.opened_results(reply) or group.reset(seeds=seeds, **options)
+        return group
 
     def _batch(self, kind: str, ids: list[str], payloads: list[Any]) -> list[StepResult[ObsT]]:
         return self._core.batch_results(self._request(self._core.batch_frame(kind, ids, payloads)))
@@ -206,7 +216,7 @@ class EnvClient(ClientBase[ObsT, StateT, Connect]):
 class SessionGroup(GroupBase["EnvClient[ObsT, Any]"], Generic[ObsT]):
     """Many sessions on one connection; ``reset`` and ``step`` act on all of them in one frame."""
 
-    def reset(self, seeds: list[int | None] | None = None, **options: Any) -> list[StepResult[ObsT]]:
+    def reset(self, seeds: Sequence[int | None] | None = None, **options: Any) -> list[StepResult[ObsT]]:
         payloads = self._client._core.reset_payloads(len(self.ids), seeds, options)
         return self._client._batch("reset", self.ids, payloads)
 

@@ -493,6 +493,7 @@ class Connection:
             wait_s = _wait_s(wait)
         except ValueError:
             raise _bad("'wait_s' must be a number of seconds >= 0") from None
+        resets = _open_resets(data.get("reset"), count)
         await self.manager.admit(count, wait_s=wait_s)
         opened: list[Session] = []
         try:
@@ -505,7 +506,22 @@ class Connection:
             raise
         for session in opened:
             self._attach(session)
-        return {"type": "opened", "data": {"sessions": [{"session": s.id, "resume_token": s.token} for s in opened]}}
+        granted: list[dict[str, Any]] = [{"session": s.id, "resume_token": s.token} for s in opened]
+        if resets is not None:
+            # Each session's first observation rides on the reply: one round trip from nothing to an episode.
+            async def first(session: Session, options: dict[str, Any]) -> dict[str, Any]:
+                reply = await self.execute(session, "reset", {"data": options}, None)
+                assert reply is not None
+                return {key: value for key, value in reply.items() if key != "id"}
+
+            pairs = list(zip(opened, resets, strict=True))
+            if self._inline_env:  # never suspends: a plain loop, no task per session
+                results = [await first(session, options) for session, options in pairs]
+            else:
+                results = list(await asyncio.gather(*(first(session, options) for session, options in pairs)))
+            for item, result in zip(granted, results, strict=True):
+                item["result"] = result
+        return {"type": "opened", "data": {"sessions": granted}}
 
     def _resume(self, data: dict[str, Any]) -> dict[str, Any]:
         items = data.get("sessions")
@@ -622,6 +638,18 @@ def _deadline_s(deadline_ms: Any) -> float | None:
 
 def _bad(message: str) -> CorralError:
     return InvalidAction(message, details={"errors": []})
+
+
+def _open_resets(value: Any, count: int) -> list[dict[str, Any]] | None:
+    """An ``open`` frame's ``reset``: None (no reset), one object of reset options for every session, or a
+    list of one object per session."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        return [value] * count
+    if isinstance(value, list) and len(value) == count and all(isinstance(v, dict) for v in value):
+        return value
+    raise _bad("'reset' must be an object of reset options, or a list of one such object per session")
 
 
 def _bad_reset(data: Any) -> CorralError:
