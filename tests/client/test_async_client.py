@@ -168,10 +168,11 @@ async def test_deadline(start_server: Any) -> None:
 
 async def test_request_timeout_never_mismatches_a_late_reply(start_server: Any) -> None:
     server = start_server(SlowEnv)
-    async with AsyncEnvClient(server.url, observation_type=SlowObservation, timeouts=Timeouts(request=0.1)) as env:
+    # The timeout must also cover the reset before it on a loaded machine; the step outlasts it by far.
+    async with AsyncEnvClient(server.url, observation_type=SlowObservation, timeouts=Timeouts(request=0.5)) as env:
         await env.reset()
         with pytest.raises(TransportError, match="no reply within"):
-            await env.step({"delay": 0.3})
+            await env.step({"delay": 1.2})
         session = server.manager.sessions[env.session_id]
         await eventually(lambda: not session.lock.locked())
         await asyncio.sleep(0.05)  # the late reply has arrived and been dropped
@@ -230,10 +231,10 @@ async def test_compat_fallback(start_server: Any) -> None:
 
 async def test_compat_timeout_closes_the_client(start_server: Any) -> None:
     server = start_server(SlowEnv, compat_only=True)
-    env = AsyncEnvClient(server.url, timeouts=Timeouts(request=0.1))
+    env = AsyncEnvClient(server.url, timeouts=Timeouts(request=0.5))
     await env.reset()
     with pytest.raises(TransportError):
-        await env.step({"delay": 0.3})
+        await env.step({"delay": 1.2})
     with pytest.raises(ClientClosed):
         await env.state()
     await env.close()
@@ -254,7 +255,7 @@ async def test_close_fails_requests_still_waiting(start_server: Any) -> None:
     server = start_server(SlowEnv)
     env = AsyncEnvClient(server.url, observation_type=SlowObservation)
     await env.reset()
-    step = asyncio.ensure_future(env.step({"delay": 0.3}))
+    step = asyncio.ensure_future(env.step({"delay": 1.2}))
     await asyncio.sleep(0.05)
     await env.close()
     with pytest.raises(ClientClosed):

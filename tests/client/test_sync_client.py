@@ -204,10 +204,10 @@ def test_deadline(start_server: Any) -> None:
 
 def test_request_timeout_never_mismatches_a_late_reply(start_server: Any) -> None:
     server = start_server(SlowEnv)
-    with EnvClient(server.url, observation_type=SlowObservation, timeouts=Timeouts(request=0.1)) as env:
+    with EnvClient(server.url, observation_type=SlowObservation, timeouts=Timeouts(request=0.5)) as env:
         env.reset()
         with pytest.raises(TransportError, match="no reply within"):
-            env.step({"delay": 0.3})
+            env.step({"delay": 1.2})
         session = server.manager.sessions[env.session_id]
         wait_until(lambda: not session.lock.locked())
         state = env.state()  # the late observation arrives first and is skipped
@@ -352,10 +352,10 @@ def test_compat_fallback(start_server: Any) -> None:
 
 def test_compat_timeout_closes_the_client(start_server: Any) -> None:
     server = start_server(SlowEnv, compat_only=True)
-    env = EnvClient(server.url, timeouts=Timeouts(request=0.1))
+    env = EnvClient(server.url, timeouts=Timeouts(request=0.5))
     env.reset()
     with pytest.raises(TransportError, match="no reply within"):
-        env.step({"delay": 0.3})
+        env.step({"delay": 1.2})
     with pytest.raises(ClientClosed):
         env.state()  # without ids a late reply would desync every later one
     env.close()
