@@ -87,13 +87,13 @@ def serve(
 
     An OpenEnv package whose openenv.yaml names only an 'app' is served as that ASGI app.
     """
+    from ..envs import package_of
     from ..server import ServerConfig
-    from .run import find_package
     from .serve import serve_env
 
     config = ServerConfig(capacity=capacity, lease_s=lease, idle_timeout_s=idle_timeout,
                           step_timeout_s=step_timeout, token=token)
-    serve_env(env, package=find_package(env), host=host, port=port, uds=uds, workers=workers, config=config,
+    serve_env(env, package=package_of(env), host=host, port=port, uds=uds, workers=workers, config=config,
               log_level=log_level, reload=reload, console=console)
 
 

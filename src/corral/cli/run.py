@@ -8,7 +8,6 @@ uses seed ``seed + i``, so results do not depend on the concurrency.
 from __future__ import annotations
 
 import contextlib
-import os
 import threading
 import time
 from collections.abc import Iterator
@@ -24,7 +23,7 @@ from rich.table import Table
 
 from ..environment import EnvClass
 from ..errors import UsageError
-from ..package import EnvPackage, is_package, load_package
+from ..package import EnvPackage
 from ..policy import Policy, load_policy
 from ..rollout import Episode, Step, play
 from ..runtime import Server, launch
@@ -44,20 +43,11 @@ class Target:
     package: EnvPackage | None
 
 
-def find_package(spec: str) -> EnvPackage | None:
-    """The package ``spec`` names when it is a folder (or manifest) rather than a name or ``module:Class``."""
-    from ..envs import BUILTINS, installed
-
-    if spec in BUILTINS or not (os.sep in spec or spec.startswith(".") or is_package(spec)) or spec in installed():
-        return None
-    return load_package(spec)
-
-
 def find(spec: str) -> Target:
     """Resolve anything :func:`corral.envs.resolve` takes, keeping the package when ``spec`` names one."""
-    from ..envs import resolve, target
+    from ..envs import package_of, resolve, target
 
-    package = find_package(spec)
+    package = package_of(spec)
     where = target(spec)
     return Target(spec, resolve(where), where, package)
 

@@ -6,14 +6,16 @@ from __future__ import annotations
 import dataclasses
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from rich.console import Console
 
 from ..errors import UsageError
-from ..package import EnvPackage
 from ..server import ServerConfig
+
+if TYPE_CHECKING:
+    from ..package import EnvPackage
 
 #: How ``--reload`` tells the server process what to serve: it builds the app itself after every restart.
 RELOAD_ENV = "CORRAL_SERVE_ENV"

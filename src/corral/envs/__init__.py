@@ -3,16 +3,21 @@
 An environment is named by, in this order: a built-in name (``echo``, ``guess``); the folder of an
 environment package (one with ``corral.yaml`` or ``openenv.yaml``); the name of an installed package that
 registers itself under the ``corral.environments`` entry-point group; or ``package.module:Class``.
+
+Package and entry-point machinery is imported only when a name needs it, so serving a built-in stays quick
+to start.
 """
 
 from __future__ import annotations
 
 import os
-from importlib.metadata import entry_points
+from typing import TYPE_CHECKING
 
 from ..environment import EnvClass
 from ..errors import UsageError
-from ..package.loader import environment_class, import_target, is_package, load_package
+
+if TYPE_CHECKING:
+    from ..package.loader import EnvPackage
 
 BUILTINS = {
     "echo": "corral.envs.echo:EchoEnvironment",
@@ -23,7 +28,18 @@ ENTRY_POINTS = "corral.environments"
 
 def installed() -> dict[str, str]:
     """Environments that installed packages register, by name: ``{name: "module:Class"}``."""
+    from importlib.metadata import entry_points
+
     return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINTS)}
+
+
+def package_of(spec: str) -> EnvPackage | None:
+    """The package ``spec`` names when it is a folder or a manifest file; None for any other kind of name."""
+    if spec in BUILTINS or not _is_path(spec):
+        return None
+    from ..package.loader import load_package
+
+    return load_package(spec)
 
 
 def target(spec: str) -> str:
@@ -34,20 +50,20 @@ def target(spec: str) -> str:
     """
     if spec in BUILTINS:
         return BUILTINS[spec]
-    if _is_path(spec):
-        package = load_package(spec)
+    package = package_of(spec)
+    if package is not None:
         if package.manifest.environment is None:
             raise UsageError(f"{package.manifest_file} names no 'environment' (package.module:Class)")
         package.activate()
         return package.manifest.environment
+    if ":" in spec:
+        return spec
     registered = installed()
     if spec in registered:
         return registered[spec]
-    if ":" not in spec:
-        names = sorted({*BUILTINS, *registered})
-        raise UsageError(f"unknown environment {spec!r}: use a name ({', '.join(names)}), the folder of an "
-                         "environment package, or 'package.module:ClassName'")
-    return spec
+    names = sorted({*BUILTINS, *registered})
+    raise UsageError(f"unknown environment {spec!r}: use a name ({', '.join(names)}), the folder of an "
+                     "environment package, or 'package.module:ClassName'")
 
 
 def resolve(spec: str) -> EnvClass:
@@ -56,14 +72,21 @@ def resolve(spec: str) -> EnvClass:
     For a package folder whose class declares no README, the package's README.md becomes the
     ``readme_content`` that ``/metadata`` serves.
     """
+    from ..package.loader import environment_class, import_target
+
     where = target(spec)
     env_cls = environment_class(import_target(where, f"environment {spec!r}"), where)
-    if _is_path(spec) and env_cls.info.readme_content is None:
-        readme = load_package(spec).root / "README.md"
+    package = package_of(spec)
+    if package is not None and env_cls.info.readme_content is None:
+        readme = package.root / "README.md"
         if readme.is_file():
             env_cls.info = env_cls.info.model_copy(update={"readme_content": readme.read_text(encoding="utf-8")})
     return env_cls
 
 
 def _is_path(spec: str) -> bool:
-    return os.sep in spec or spec.startswith(".") or is_package(spec)
+    if os.sep in spec or spec.startswith("."):
+        return True
+    from ..package.loader import is_package
+
+    return ":" not in spec and is_package(spec)

@@ -11,11 +11,16 @@ import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..environment import AsyncEnvironment, EnvClass, Environment
 from ..errors import UsageError
-from .manifest import MANIFEST, OPENENV_MANIFEST, Manifest, manifest_path, read_manifest
+
+if TYPE_CHECKING:
+    from .manifest import Manifest
+
+MANIFEST = "corral.yaml"
+OPENENV_MANIFEST = "openenv.yaml"
 
 
 @dataclass(frozen=True)
@@ -61,11 +66,13 @@ def is_package(path: str | os.PathLike[str]) -> bool:
     p = Path(path)
     if p.is_file():
         return p.name in (MANIFEST, OPENENV_MANIFEST)
-    return p.is_dir() and manifest_path(p) is not None
+    return p.is_dir() and any((p / name).is_file() for name in (MANIFEST, OPENENV_MANIFEST))
 
 
 def load_package(path: str | os.PathLike[str]) -> EnvPackage:
     """Read the package at ``path`` (its folder, or its manifest file)."""
+    from .manifest import manifest_path, read_manifest
+
     p = Path(path).resolve()
     if p.is_file() and p.name in (MANIFEST, OPENENV_MANIFEST):
         file, root = p, p.parent

@@ -15,9 +15,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ..errors import UsageError
+from .loader import MANIFEST, OPENENV_MANIFEST
 
-MANIFEST = "corral.yaml"
-OPENENV_MANIFEST = "openenv.yaml"
 #: ``module.path:Attribute``
 TARGET = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
 NAME = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
