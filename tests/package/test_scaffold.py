@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import random
 import subprocess
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ from corral.envs import resolve
 from corral.errors import UsageError
 from corral.package import load_package, scaffold
 from corral.policy import load_policy
-from corral.testing import check_env
+from corral.testing import check_env, play_locally
 
 
 @pytest.fixture(scope="module")
@@ -44,12 +43,7 @@ def test_the_package_loads_and_conforms(made: Path) -> None:
     check_env(env_cls)
     scripted = load_policy("scripted", env_cls, package)
     for seed in range(5):
-        env = env_cls()
-        result = env.reset(seed=seed)
-        total = 0.0
-        while not result.done:
-            result = env.step(scripted(result.observation, random.Random(seed)))  # type: ignore[arg-type]
-            total += result.reward or 0.0
+        total, _ = play_locally(env_cls(), scripted, seed=seed)  # type: ignore[arg-type]
         assert total == package.manifest.max_reward
 
 

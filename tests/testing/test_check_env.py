@@ -299,3 +299,16 @@ def test_actions_must_survive_the_wire() -> None:
             return super().step(FlipAction())
 
     fails(Loud, "action", "changes on the way to the server", "word: 'yo!' != 'yo!!'", sample_action={"word": "yo"})
+
+
+def test_play_locally_reproduces_and_bounds_an_episode() -> None:
+    from corral.envs.guess import GuessEnvironment, random_policy, scripted_policy
+    from corral.testing import play_locally
+
+    total, trace = play_locally(GuessEnvironment(), scripted_policy, seed=3)
+    assert total > 0
+    assert trace[-1]["hint"] == "correct"
+    assert play_locally(GuessEnvironment(), random_policy, seed=9) == play_locally(
+        GuessEnvironment(), random_policy, seed=9)
+    with pytest.raises(UsageError, match="still running after 2 steps; raise step_limit"):
+        play_locally(GuessEnvironment(), lambda obs, rng: {"guess": 0}, seed=1, step_limit=2, max_attempts=50)

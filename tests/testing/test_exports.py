@@ -17,6 +17,7 @@ def test_public_surface() -> None:
         "check_env",
         "check_package",
         "check_server",
+        "play_locally",
     ]
     # The in-process clients are the real clients over another transport: their groups are the real ones.
     real = {"AsyncInProcessSessionGroup": corral.AsyncSessionGroup, "InProcessSessionGroup": corral.SessionGroup}

@@ -9,7 +9,7 @@ from pathlib import Path
 import chess
 import pytest
 from corral.package import load_package
-from corral.testing import InProcessClient, check_env, check_package
+from corral.testing import InProcessClient, check_env, check_package, play_locally
 
 from corral_chess import ChessAction, ChessEnvironment, ChessObservation
 from corral_chess.opponent import Opponent, material
@@ -19,15 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def play(seed: int | None, **options: object) -> tuple[float, list[dict[str, object]]]:
-    env = ChessEnvironment()
-    result = env.reset(seed=seed, **options)
-    total, trace = 0.0, [result.observation.model_dump()]
-    rng = random.Random(seed)
-    while not result.done:
-        result = env.step(scripted(result.observation, rng))
-        total += result.reward or 0.0
-        trace.append(result.observation.model_dump())
-    return total, trace
+    return play_locally(ChessEnvironment(), scripted, seed=seed, **options)
 
 
 def first_legal(seed: int, **options: object) -> tuple[float, ChessObservation, ChessEnvironment]:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from corral.errors import InvalidAction
-from corral.testing import InProcessClient, check_env, check_package
+from corral.testing import InProcessClient, check_env, check_package, play_locally
 
 from corral_gridworld import GridworldAction, GridworldEnvironment, GridworldObservation, generate, shortest_path
 from corral_gridworld.policies import random as random_policy
@@ -21,15 +21,7 @@ OPTION_SETS: list[dict[str, object]] = [
 
 
 def play(seed: int, **options: object) -> tuple[float, list[dict[str, object]]]:
-    env = GridworldEnvironment()
-    result = env.reset(seed=seed, **options)
-    total, trace = 0.0, [result.observation.model_dump()]
-    rng = random.Random(seed)
-    while not result.done:
-        result = env.step(scripted(result.observation, rng))
-        total += result.reward or 0.0
-        trace.append(result.observation.model_dump())
-    return total, trace
+    return play_locally(GridworldEnvironment(), scripted, seed=seed, **options)
 
 
 @pytest.mark.parametrize("options", OPTION_SETS)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from corral.errors import InvalidAction
-from corral.testing import InProcessClient, check_env, check_package
+from corral.testing import InProcessClient, check_env, check_package, play_locally
 
 from corral_mastermind import MastermindAction, MastermindEnvironment, MastermindObservation, score
 from corral_mastermind.code import all_codes
@@ -19,15 +19,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def play(seed: int | None = None, **options: object) -> tuple[float, list[dict[str, object]]]:
-    env = MastermindEnvironment()
-    result = env.reset(seed=seed, **options)
-    total, trace = 0.0, [result.observation.model_dump()]
-    rng = random.Random(seed)
-    while not result.done:
-        result = env.step(scripted(result.observation, rng))
-        total += result.reward or 0.0
-        trace.append(result.observation.model_dump())
-    return total, trace
+    return play_locally(MastermindEnvironment(), scripted, seed=seed, **options)
 
 
 @pytest.mark.parametrize(("guess", "code", "marks"), [

@@ -13,7 +13,7 @@ import pytest
 from corral import tool
 from corral.errors import InvalidAction, UsageError
 from corral.runtime import launch
-from corral.testing import InProcessClient, check_env, check_package
+from corral.testing import InProcessClient, check_env, check_package, play_locally
 from corral.tools import RESERVED_TOOL_NAMES
 from pydantic import ValidationError
 
@@ -28,15 +28,7 @@ SAMPLE = ToolsAction(tool="calculator", arguments={"expression": "6 * 7"})
 
 
 def play(seed: int | None, **options: object) -> tuple[float, list[dict[str, object]]]:
-    env = ToolsEnvironment()
-    result = env.reset(seed=seed, **options)
-    total, trace = 0.0, [result.observation.model_dump()]
-    rng = random.Random(seed)
-    while not result.done:
-        result = env.step(scripted(result.observation, rng))
-        total += result.reward or 0.0
-        trace.append(result.observation.model_dump())
-    return total, trace
+    return play_locally(ToolsEnvironment(), scripted, seed=seed, **options)
 
 
 @pytest.mark.parametrize(("expression", "value"), [

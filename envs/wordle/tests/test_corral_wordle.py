@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from corral.errors import InvalidAction
-from corral.testing import InProcessClient, check_env, check_package
+from corral.testing import InProcessClient, check_env, check_package, play_locally
 
 from corral_wordle import WordleAction, WordleClient, WordleEnvironment, WordleObservation, score
 from corral_wordle.policies import OPENER, scripted
@@ -20,15 +20,7 @@ G, Y, X = "green", "yellow", "gray"
 
 
 def play(seed: int | None = None, **options: object) -> tuple[float, list[dict[str, object]]]:
-    env = WordleEnvironment()
-    result = env.reset(seed=seed, **options)
-    total, trace = 0.0, [result.observation.model_dump()]
-    rng = random.Random(seed)
-    while not result.done:
-        result = env.step(scripted(result.observation, rng))
-        total += result.reward or 0.0
-        trace.append(result.observation.model_dump())
-    return total, trace
+    return play_locally(WordleEnvironment(), scripted, seed=seed, **options)
 
 
 @pytest.mark.parametrize(("guess", "answer", "marks"), [
