@@ -206,6 +206,12 @@ class CountingEnv(Environment[CountAction, CountObservation, State]):
                 CountingEnv.closed += 1
 
 
+class InlineCountingEnv(CountingEnv):
+    """:class:`CountingEnv` called on the event loop: the server's hot path, without a thread."""
+
+    inline = True
+
+
 class SlowAction(Action):
     delay: float = 0.0
     fail: bool = False

@@ -19,6 +19,7 @@ from corral.protocol import HEADER_RESUME_SESSION, HEADER_RESUME_TOKEN, SUBPROTO
 from ..support import (
     CountingEnv,
     CountObservation,
+    InlineCountingEnv,
     RunningServer,
     SlowEnv,
     SlowObservation,
@@ -90,8 +91,9 @@ def test_resume_before_the_server_noticed_the_drop(start_server: Any) -> None:
         assert ask(again, {"type": "state", "id": 3})["data"]["step_count"] == 1
 
 
-def test_retried_step_is_answered_from_the_record(start_server: Any) -> None:
-    server = start_server(CountingEnv, lease_s=30)
+@pytest.mark.parametrize("env_cls", [CountingEnv, InlineCountingEnv], ids=["pool", "inline"])
+def test_retried_step_is_answered_from_the_record(start_server: Any, env_cls: type[CountingEnv]) -> None:
+    server = start_server(env_cls, lease_s=30)
     ws, hello = open_corral(server)
     ask(ws, {"type": "reset", "id": "r"})
     first = ask(ws, {"type": "step", "id": "s1", "data": {"n": 3}})

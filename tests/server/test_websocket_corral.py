@@ -13,7 +13,18 @@ from corral import EnvClient, EnvInfo, Environment, Observation, State, StepResu
 from corral.envs.guess import GuessEnvironment
 from corral.protocol import PROTOCOL_VERSION, SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK
 
-from ..support import BlobEnv, BlobObservation, CountAction, CountingEnv, RunningServer, SlowEnv, ask, recv, send
+from ..support import (
+    BlobEnv,
+    BlobObservation,
+    CountAction,
+    CountingEnv,
+    InlineCountingEnv,
+    RunningServer,
+    SlowEnv,
+    ask,
+    recv,
+    send,
+)
 
 
 def hello(ws: ClientConnection) -> dict[str, Any]:
@@ -473,9 +484,10 @@ def test_unencodable_info_is_an_error_not_silence(start_server: Any) -> None:
 # -- many sessions on one connection -------------------------------------------------------------
 
 
-def test_open_reset_step_close_many(start_server: Any) -> None:
+@pytest.mark.parametrize("env_cls", [CountingEnv, InlineCountingEnv], ids=["pool", "inline"])
+def test_open_reset_step_close_many(start_server: Any, env_cls: type[CountingEnv]) -> None:
     CountingEnv.reset_counters()
-    server = start_server(CountingEnv)
+    server = start_server(env_cls)
     with corral_ws(server, {"X-Corral-Open": "0"}) as ws:
         hello(ws)
         opened = ask(ws, {"type": "open", "id": 1, "data": {"count": 3}})
@@ -501,6 +513,9 @@ def test_open_reset_step_close_many(start_server: Any) -> None:
         assert [r["id"] for r in results] == ["i0", "i1", "i2"]
         assert [r["data"]["observation"]["total"] for r in results] == [1, 2, 3]
         assert [r["data"]["info"] for r in results] == [{"n": 1}, {"n": 2}, {"n": 3}]
+        # the same items again (a retry after a lost reply): answered from the record, not stepped twice
+        again = ask(ws, {"type": "step_many", "id": 33, "data": {"items": items}})["data"]["results"]
+        assert again == results
 
         state = ask(ws, {"type": "state", "id": 4, "session": ids[1]})
         assert state["session"] == ids[1]

@@ -8,6 +8,7 @@ HTTP sessions expire ``lease_s`` after their last request.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -162,12 +163,12 @@ class HttpRoutes:
                     await self.manager.reset(session, {})
                 previous = session.replay.get(request_id) if request_id is not None else None
                 if previous is not None:
-                    return JSONResponse(previous.result(), headers={HEADER_SESSION: session.id})
+                    done = previous if isinstance(previous, dict) else await asyncio.shield(previous)
+                    return JSONResponse(done, headers={HEADER_SESSION: session.id})
                 result = await self.manager.step(session, body["action"], timeout)
                 payload = envelope(result, Dialect.COMPAT)
                 if request_id is not None:
-                    future = _done_future(payload)
-                    session.replay[request_id] = future
+                    session.replay[request_id] = payload
                     if len(session.replay) > self.manager.config.replay_window:
                         session.replay.popitem(last=False)
             headers = None if fresh else {HEADER_SESSION: session.id}
@@ -202,10 +203,3 @@ class HttpRoutes:
             return JSONResponse([await handle_jsonrpc(self.manager, item, session) for item in body])
         return JSONResponse(await handle_jsonrpc(self.manager, body, session))
 
-
-def _done_future(value: Any) -> Any:
-    import asyncio
-
-    future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
-    future.set_result(value)
-    return future

@@ -31,7 +31,7 @@ from ..errors import (
     SeedNotSupported,
     SessionError,
 )
-from ..types import State, StepResult
+from ..types import Action, State, StepResult
 from .config import ServerConfig
 from .metrics import Metrics
 from .runner import EnvRunner
@@ -82,7 +82,8 @@ class Session:
         self.detached_at: float | None = time.monotonic()
         self.last_active = time.monotonic()
         #: Replies to corral/1 requests by id, so a retried request is answered, never applied twice.
-        self.replay: OrderedDict[Any, asyncio.Future[Any]] = OrderedDict()
+        #: A finished reply is kept as is; one still running as the future of its reply.
+        self.replay: OrderedDict[Any, dict[str, Any] | asyncio.Future[dict[str, Any]]] = OrderedDict()
 
     @property
     def closed(self) -> bool:
@@ -224,7 +225,7 @@ class SessionManager:
             self.metrics.sessions_active = len(self.sessions)
             self._freed.set()
         for future in session.replay.values():
-            if not future.done():
+            if isinstance(future, asyncio.Future) and not future.done():
                 future.cancel()
         if session.lock.locked():
             # A request of this session is running (possibly the one asking to close): close after it.
@@ -288,9 +289,39 @@ class SessionManager:
         return result
 
     async def step(self, session: Session, action_data: Any, deadline_s: float | None) -> StepResult[Any]:
+        action = self._action(session, action_data)
+        started = time.perf_counter()
+        result = await self._run(session, session.runner.step(action), "step", deadline_s)
+        self.metrics.observe_step(time.perf_counter() - started)
+        if result.terminated or result.truncated:
+            session.needs_reset = True
+        return result
+
+    def step_inline(self, session: Session, action_data: Any) -> StepResult[Any]:
+        """:meth:`step` for an ``inline`` sync environment, on the loop without a coroutine: the hot path.
+
+        The caller makes sure nothing else of this session is running (its lock is free)."""
+        action = self._action(session, action_data)
+        if session.closed:
+            raise SessionError("the session is closed; open a new one", details={"session": session.id})
+        started = time.monotonic()  # one clock for the histogram and the lease
+        try:
+            result: StepResult[Any] = session.runner.env.step(action)  # type: ignore[assignment]
+        except CorralError:
+            raise
+        except Exception as exc:
+            raise EnvironmentFailed(f"{type(exc).__name__}: {exc}") from exc
+        finally:
+            session.last_active = now = time.monotonic()
+        self.metrics.observe_step(now - started)
+        if result.terminated or result.truncated:
+            session.needs_reset = True
+        return result
+
+    def _action(self, session: Session, action_data: Any) -> Action:
         # A malformed action is reported as such whatever the episode's state (OpenEnv validates first too).
         try:
-            action = self.env_cls.action_type.model_validate(action_data)
+            action: Action = self.env_cls.action_type.model_validate(action_data)
         except ValidationError as exc:
             raise InvalidAction(
                 f"invalid action for {self.env_cls.__name__}: {_summary(exc)}",
@@ -298,12 +329,7 @@ class SessionManager:
             ) from exc
         if session.needs_reset:
             raise ResetNeeded("the episode has ended or was never started; call reset before step")
-        started = time.perf_counter()
-        result = await self._run(session, session.runner.step(action), "step", deadline_s)
-        self.metrics.observe_step(time.perf_counter() - started)
-        if result.terminated or result.truncated:
-            session.needs_reset = True
-        return result
+        return action
 
     async def state(self, session: Session) -> State:
         return await self._run(session, session.runner.state(), "state", None)
