@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import msgpack
 import orjson
 import pytest
 import uvicorn
@@ -23,7 +24,7 @@ from websockets.uri import parse_uri
 
 from corral import ServerConfig
 from corral.envs.echo import EchoEnvironment
-from corral.protocol import HEADER_WAIT, SUBPROTOCOL_JSON
+from corral.protocol import HEADER_WAIT, SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK
 from corral.server import create_app, uvicorn_config
 from corral.server.wsprotocol import CorralWebSocketProtocol
 
@@ -250,6 +251,26 @@ def test_frames_split_and_mixed_with_pings_keep_their_order(echo_server: Running
     assert replies[1].data == b"between"
     for i, frame in enumerate(replies[:1] + replies[2:]):
         assert orjson.loads(frame.data)["data"]["observation"]["echoed_message"] == str(i) * 500
+
+
+def test_a_header_read_alone_is_followed_by_its_payload(echo_server: RunningServer, raw: Any) -> None:
+    # websockets' parser consumes a header that arrives alone and waits for the payload, with nothing held in its
+    # buffer; the payload that follows must not be taken for a new frame, even when it looks like one (msgpack's
+    # two-key map starts 0x82 0xa4: a masked binary frame header).
+    client = raw(echo_server, subprotocols=[SUBPROTOCOL_MSGPACK])
+    assert client.frame().opcode is Opcode.BINARY  # hello
+    client.protocol.send_binary(msgpack.packb({"type": "reset", "id": 1}))
+    client.flush()
+    assert msgpack.unpackb(client.frame().data)["type"] == "observation"
+    payload = msgpack.packb({"type": "step", "data": {"message": "x" * 60}})
+    assert payload[:2] == b"\x82\xa4"
+    # the all-zero mask key is as valid as any, and leaves the payload on the wire as it is
+    header = bytes((0x82, 0x80 | len(payload))) + bytes(4)
+    client.sock.sendall(header)
+    time.sleep(0.05)
+    client.sock.sendall(payload)
+    reply = msgpack.unpackb(client.frame().data)
+    assert reply["data"]["observation"]["echoed_message"] == "x" * 60
 
 
 def test_a_compressed_frame_that_was_not_negotiated_is_a_protocol_error(echo_server: RunningServer,

@@ -32,11 +32,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import CONNECTING, OPEN, Event
 from websockets.server import ServerProtocol
 
-try:
-    from websockets.speedups import apply_mask
-except ImportError:  # websockets built without its C extension
-    from websockets.utils import apply_mask
-
+from ..protocol.wsframe import apply_mask, at_frame_boundary, data_frame, header
 from .app import CorralApp
 from .sessions import SessionManager
 from .websocket import Connection, Refused, accept
@@ -89,7 +85,7 @@ class CorralWebSocketProtocol(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         ws = self._ws
         if (self._connection is not None and self._busy is None and self._parts is None and ws.state is OPEN
-                and not ws.reader.buffer):
+                and at_frame_boundary(ws)):
             data = self._answer(data)
             if not data:
                 self._flush()
@@ -145,13 +141,10 @@ class CorralWebSocketProtocol(asyncio.Protocol):
         queued = ws.data_to_send()  # what websockets wrote so far (a pong, the handshake) goes first
         if queued:
             self._out.extend(queued)
-        size = len(data)
-        opcode = 0x82 if binary else 0x81  # FIN + binary or text; a server never masks
-        if size < 126:
-            self._out.append(bytes((opcode, size)) + data)
+        if len(data) < 126:
+            self._out.append(header(len(data), binary) + data)
         else:
-            self._out.append(bytes((opcode, 126)) + size.to_bytes(2, "big") if size < 1 << 16
-                             else bytes((opcode, 127)) + size.to_bytes(8, "big"))
+            self._out.append(header(len(data), binary))
             self._out.append(data)
         if not self._batching:
             self._flush()
@@ -168,24 +161,12 @@ class CorralWebSocketProtocol(asyncio.Protocol):
         """Answer the whole, unfragmented, masked data frames at the start of ``data`` (websockets' parser
         holding nothing back); return the rest, from the first frame left to ``ServerProtocol``."""
         limit = self._ws.max_message_size
-        size = len(data)
         at = 0
         self._batching = True
         try:
-            while size - at >= 6:
-                head, second = data[at], data[at + 1]
-                if (head != 0x81 and head != 0x82) or second < 0x80:  # not FIN + text/binary, or not masked
-                    break
-                length = second & 0x7F
-                start = at + 6
-                if length == 126:
-                    length, start = int.from_bytes(data[at + 2 : at + 4], "big"), at + 8
-                elif length == 127:
-                    length, start = int.from_bytes(data[at + 2 : at + 10], "big"), at + 14
-                end = start + length
-                if end > size or (limit is not None and length > limit):  # partial, or too big: websockets says
-                    break
-                self._message(apply_mask(data[start:end], data[start - 4 : start]), head == 0x82)
+            while (span := data_frame(data, at, True, limit)) is not None:
+                start, end = span
+                self._message(apply_mask(data[start:end], data[start - 4 : start]), data[at] == 0x82)
                 at = end
                 if self._busy is not None:
                     break
