@@ -20,6 +20,7 @@ from websockets.typing import Subprotocol
 from websockets.uri import parse_uri
 
 from ..errors import CorralError, TransportError, error_for_code
+from ..protocol.wsframe import BINARY, at_frame_boundary, data_frame, masked_frame
 from ._base import unix_socket_path
 
 #: The URL a WebSocket handshake names when the link is a Unix socket (the host is not dialled).
@@ -50,6 +51,7 @@ class ClientWebSocket:
         self._pinged = False
         self._parts: list[bytes | bytearray | memoryview] = []
         self._text = False
+        self._out: list[bytes] = []  # frames framed here, not by the protocol
 
     @property
     def subprotocol(self) -> str | None:
@@ -74,9 +76,23 @@ class ClientWebSocket:
     def receive(self, data: bytes | bytearray | memoryview) -> list[str | bytes]:
         """Feed bytes read from the socket; the whole messages they complete, in order."""
         self._heard = True
-        self.protocol.receive_data(data)  # type: ignore[arg-type]  # memoryview works: it is appended to a bytearray
+        protocol = self.protocol
         messages: list[str | bytes] = []
-        for event in self.protocol.events_received():
+        if protocol.state is OPEN and not self._parts and at_frame_boundary(protocol):
+            # The hot path: whole unfragmented frames, framed here (see corral.protocol.wsframe).
+            at = 0
+            while (span := data_frame(data, at, False, None)) is not None:
+                start, end = span
+                if data[at] == BINARY:
+                    messages.append(bytes(data[start:end]))
+                elif not self._text_message(data[start:end], messages):
+                    return messages
+                at = end
+            if at == len(data):
+                return messages
+            data = data[at:]
+        protocol.receive_data(data)  # type: ignore[arg-type]  # memoryview works: it is appended to a bytearray
+        for event in protocol.events_received():
             if not isinstance(event, Frame) or event.opcode > Opcode.BINARY:
                 continue  # the handshake response; control frames are answered by the protocol itself
             if event.opcode is not Opcode.CONT:
@@ -84,17 +100,22 @@ class ClientWebSocket:
             if not event.fin:
                 self._parts.append(event.data)
                 continue
-            data = b"".join((*self._parts, event.data)) if self._parts else event.data
+            payload = b"".join((*self._parts, event.data)) if self._parts else event.data
             self._parts = []
             if not self._text:
-                messages.append(bytes(data))
-                continue
-            try:
-                messages.append(str(data, "utf-8"))
-            except UnicodeDecodeError as exc:
-                self.protocol.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+                messages.append(bytes(payload))
+            elif not self._text_message(payload, messages):
                 break
         return messages
+
+    def _text_message(self, payload: bytes | bytearray | memoryview, messages: list[str | bytes]) -> bool:
+        """Append a text message; False (and the link failed with 1007) if it is not UTF-8."""
+        try:
+            messages.append(str(payload, "utf-8"))
+        except UnicodeDecodeError as exc:
+            self.protocol.fail(CloseCode.INVALID_DATA, f"{exc.reason} at position {exc.start}")
+            return False
+        return True
 
     def receive_eof(self) -> None:
         """The socket reached its end (or failed): the link is closed."""
@@ -102,12 +123,16 @@ class ClientWebSocket:
 
     def send(self, message: str | bytes) -> None:
         """Queue one message: text for ``str``, binary for ``bytes``. Raises ``ConnectionClosed`` once closing."""
-        if self.protocol.state is not OPEN:
+        protocol = self.protocol
+        if protocol.state is not OPEN:
             raise self.close_error()
+        queued = protocol.data_to_send()  # a pong the protocol wrote goes out first
+        if queued:
+            self._out.extend(queued)
         if isinstance(message, str):
-            self.protocol.send_text(message.encode())
+            self._out.append(masked_frame(message.encode(), binary=False))
         else:
-            self.protocol.send_binary(message)
+            self._out.append(masked_frame(message, binary=True))
 
     def keepalive(self) -> bool:
         """Call every :data:`PING_INTERVAL`: queues a ping when the server has sent nothing since the last
@@ -129,7 +154,10 @@ class ClientWebSocket:
     def outgoing(self) -> bytes:
         """What to write to the socket now (the end-of-stream marker is left out: the transport closes the
         socket once :attr:`closed`)."""
-        return b"".join(self.protocol.data_to_send())
+        writes = self.protocol.data_to_send()
+        if self._out:
+            writes, self._out = self._out + writes, []
+        return writes[0] if len(writes) == 1 else b"".join(writes)
 
     def close_error(self) -> ConnectionClosed:
         """The ``ConnectionClosed`` to raise on a link that is closing or closed: ``ConnectionClosedOK`` after a

@@ -26,6 +26,8 @@ BINARY = 0x82
 
 _AT_EOF = StreamReader.at_eof.__code__
 
+Buffer = bytes | bytearray | memoryview
+
 
 def header(size: int, binary: bool, masked: bool = False) -> bytes:
     """The header of a whole data frame carrying ``size`` bytes (without the mask key)."""
@@ -44,7 +46,7 @@ def masked_frame(payload: bytes, binary: bool) -> bytes:
     return header(len(payload), binary, masked=True) + key + apply_mask(payload, key)
 
 
-def data_frame(data: bytes, at: int, masked: bool, limit: int | None) -> tuple[int, int] | None:
+def data_frame(data: Buffer, at: int, masked: bool, limit: int | None) -> tuple[int, int] | None:
     """Where the payload of the whole data frame at ``data[at]`` lies, as ``(start, end)``; for a masked frame
     the key is the 4 bytes before ``start``.
 
