@@ -9,7 +9,7 @@ import pytest
 
 from corral.client import AsyncEnvClient, EnvClient
 from corral.envs.guess import GuessObservation
-from corral.errors import ClientClosed, EnvironmentFailed, InvalidAction, ResetNeeded, UsageError
+from corral.errors import ClientClosed, EnvironmentFailed, InvalidAction, ProtocolError, ResetNeeded, UsageError
 
 from ..support import CountingEnv, CountObservation, RunningServer, wait_until
 
@@ -61,6 +61,16 @@ def test_batch_errors(start_server: Any) -> None:
         with pytest.raises(InvalidAction):
             group.step([{"n": 1}, {"n": "two"}])
         assert [r.observation.model_dump()["total"] for r in group.step([{"n": 1}, {"n": 1}]) if r] == [2, 1]
+
+
+def test_results_that_do_not_match_the_observation_type(start_server: Any) -> None:
+    server = start_server(CountingEnv)
+    with EnvClient(server.url, observation_type=GuessObservation) as client:  # the wrong type
+        with pytest.raises(ProtocolError, match="GuessObservation"):
+            client.reset()
+        group = client.sessions(2)
+        with pytest.raises(ProtocolError, match="GuessObservation"):
+            group.reset()
 
 
 def test_client_close_closes_its_groups(start_server: Any) -> None:

@@ -5,6 +5,7 @@ The two clients differ only in how bytes move: a blocking or an async transport 
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections.abc import Iterator, Sequence
@@ -13,7 +14,7 @@ from enum import Enum
 from typing import Any, ClassVar, Generic, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, TypeAdapter, ValidationError
 
 from ..errors import (
     ClientClosed,
@@ -40,6 +41,24 @@ from ..types import Action, Observation, State, StepResult
 
 #: Error codes after which an OpenEnv server closes the connection.
 _FATAL = frozenset({"CAPACITY_REACHED", "FACTORY_ERROR", "SESSION_ERROR"})
+
+
+def _fields(envelope: dict[str, Any]) -> dict[str, Any]:
+    """A wire envelope (either dialect) as :class:`StepResult`'s fields: compat has only ``done``, and fields a
+    server adds are ignored."""
+    done = envelope.get("done", False)
+    return {
+        "observation": envelope["observation"],
+        "reward": envelope.get("reward"),
+        "terminated": bool(envelope.get("terminated", done)),
+        "truncated": bool(envelope.get("truncated", False)),
+        "info": envelope.get("info") or {},
+    }
+
+
+@functools.cache
+def _results_adapter(result_type: type[StepResult[Any]]) -> TypeAdapter[list[StepResult[Any]]]:
+    return TypeAdapter(list[result_type])  # type: ignore[valid-type]
 #: Error codes after which trying to resume again cannot help.
 _RESUME_HOPELESS = frozenset({"RESUME_REJECTED", "SESSION_ERROR", "UNAUTHORIZED"})
 
@@ -129,6 +148,8 @@ class ClientCore(Generic[ObsT, StateT]):
         self.url = websocket_url(url)
         self.action_type = action_type
         self.observation_type: type[Observation] = observation_type or AnyObservation
+        #: What a reply is validated into: ``StepResult[observation_type]``.
+        self.result_type: type[StepResult[Any]] = StepResult[self.observation_type]  # type: ignore[name-defined]
         self.state_type: type[State] = state_type or State
         self.token = token
         self.codec_name = codec
@@ -306,6 +327,18 @@ class ClientCore(Generic[ObsT, StateT]):
         results = data.get("results") if isinstance(data, dict) else None
         if not isinstance(results, list):
             raise ProtocolError("malformed batch reply")
+        envelopes = []
+        for item in results:
+            envelope = item.get("data") if type(item) is dict and item.get("type") == "observation" else None
+            if type(envelope) is not dict or "observation" not in envelope:
+                break
+            envelopes.append(_fields(envelope))
+        else:
+            # Every item an observation: validated in one call (about half the cost of one call per item).
+            try:
+                return _results_adapter(self.result_type).validate_python(envelopes)
+            except ValidationError:
+                pass  # the item-by-item path below names the item that is wrong
         return [self.step_result(item) for item in results]
 
     def close_sessions_frame(self, ids: list[str]) -> dict[str, Any]:
@@ -369,22 +402,15 @@ class ClientCore(Generic[ObsT, StateT]):
         return ConnectionLost(f"the connection to the server was lost ({why}){because}")
 
     def result(self, data: Any) -> StepResult[Any]:
-        if not isinstance(data, dict) or "observation" not in data:
+        if type(data) is not dict or "observation" not in data:
             raise ProtocolError(f"malformed observation envelope: {data!r:.200}")
         try:
-            observation = self.observation_type.model_validate(data["observation"])
+            return self.result_type.model_validate(_fields(data))
         except ValidationError as exc:
             raise ProtocolError(
-                f"the server's observation does not match {self.observation_type.__name__}: {exc}"
+                f"the server's step result does not match {self.result_type.__name__} "
+                f"(observation_type {self.observation_type.__name__}): {exc}"
             ) from exc
-        done = bool(data.get("done", False))
-        return StepResult(
-            observation=observation,
-            reward=data.get("reward"),
-            terminated=bool(data.get("terminated", done)),
-            truncated=bool(data.get("truncated", False)),
-            info=data.get("info") or {},
-        )
 
     def state(self, data: Any) -> Any:
         return self.state_type.model_validate(data)
