@@ -333,8 +333,14 @@ class Connection:
                 return
             if session.pending == 0 and kind != "close" and not session.runner.preemptible:
                 # Fast path: an inline environment never suspends, so answering in the read loop
-                # keeps order and skips a task per frame.
-                await self._session_request(session, kind, frame, frame_id)
+                # keeps order and skips a task per frame; a step is answered without a coroutine.
+                reply = self.answer_now(session, kind, frame, frame_id)
+                if reply is None:
+                    await self._session_request(session, kind, frame, frame_id)
+                    return
+                await self.send(reply)
+                if self.dialect is Dialect.COMPAT and session.closed:
+                    await self.close()
             else:
                 session.pending += 1
                 self._spawn(self._session_request(session, kind, frame, frame_id), session)
