@@ -17,7 +17,7 @@ class Settings:
     throughput_duration_s: float = 3.0
     throughput_warmup_s: float = 1.0
     cpu_sessions: tuple[int, ...] = (1, 64)
-    cpu_steps: int = 10_000
+    cpu_steps: int = 40_000
     batched_sessions: tuple[int, ...] = (64, 256)
     batched_codecs: tuple[str, ...] = ("json", "msgpack")
     batched_duration_s: float = 2.0

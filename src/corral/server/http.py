@@ -161,16 +161,14 @@ class HttpRoutes:
             async with self._session(request, create=False) as (session, fresh):
                 if fresh:
                     await self.manager.reset(session, {})
-                previous = session.replay.get(request_id) if request_id is not None else None
+                previous = session.recall(request_id) if request_id is not None else None
                 if previous is not None:
                     done = previous if isinstance(previous, dict) else await asyncio.shield(previous)
                     return JSONResponse(done, headers={HEADER_SESSION: session.id})
                 result = await self.manager.step(session, body["action"], timeout)
                 payload = envelope(result, Dialect.COMPAT)
                 if request_id is not None:
-                    session.replay[request_id] = payload
-                    if len(session.replay) > self.manager.config.replay_window:
-                        session.replay.popitem(last=False)
+                    session.remember(request_id, payload, self.manager.config.replay_window)
             headers = None if fresh else {HEADER_SESSION: session.id}
             return JSONResponse(payload, headers=headers)
 

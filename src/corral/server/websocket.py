@@ -406,7 +406,7 @@ class Connection:
             return reply
         replayable = frame_id is not None and kind in ("reset", "step")
         if replayable:
-            previous = session.replay.get(frame_id)
+            previous = session.recall(frame_id)
             if previous is not None:
                 assert not isinstance(previous, dict)  # answer_now replays finished replies
                 try:
@@ -418,7 +418,7 @@ class Connection:
                     err = SessionError("the session was closed; open a new one", details={"session": session.id})
                     return self._tagged(error_frame(err.code, err.message, **err.details), session, frame_id)
             future: asyncio.Future[dict[str, Any]] = asyncio.get_running_loop().create_future()
-            self._remember(session, frame_id, future)
+            session.remember(frame_id, future, self.manager.config.replay_window)
         if kind == "mcp":
             reply = await self._reply(session, kind, frame, frame_id)  # tools/call takes the session lock itself
         else:
@@ -426,15 +426,17 @@ class Connection:
                 reply = await self._reply(session, kind, frame, frame_id)
         if replayable and not future.done():  # closing the session cancels the record
             future.set_result(reply)
+            if session.replay.get(frame_id) is future:  # from now on kept packed, like answer_now's
+                session.remember(frame_id, reply, self.manager.config.replay_window)
         return reply
 
     def answer_now(self, session: Session, kind: str, frame: dict[str, Any], frame_id: Any) -> dict[str, Any] | None:
         """The reply to a request that needs no waiting, built without suspending: a replayed reply, or a step
         of an idle ``inline`` environment (the hot path: no coroutine, no lock, no future). None otherwise."""
         if frame_id is not None and kind in ("reset", "step"):
-            previous = session.replay.get(frame_id)
+            previous = session.recall(frame_id)
             if isinstance(previous, dict):
-                return dict(previous)
+                return previous
             if previous is not None:
                 return None
         if kind != "step" or not self._inline_env or session.lock.locked():
@@ -448,14 +450,8 @@ class Connection:
             reply = self._failure(session, exc)
         reply = self._tagged(reply, session, frame_id)
         if frame_id is not None:
-            self._remember(session, frame_id, reply)
+            session.remember(frame_id, reply, self.manager.config.replay_window)
         return reply
-
-    def _remember(self, session: Session, frame_id: Any, reply: dict[str, Any] | asyncio.Future[Any]) -> None:
-        replay = session.replay
-        replay[frame_id] = reply
-        if len(replay) > self.manager.config.replay_window:
-            replay.popitem(last=False)
 
     async def _reply(self, session: Session, kind: str, frame: dict[str, Any], frame_id: Any) -> dict[str, Any]:
         manager = self.manager
