@@ -31,7 +31,6 @@ from ..errors import (
     SeedNotSupported,
     SessionError,
 )
-from ..protocol import MSGPACK
 from ..types import Action, State, StepResult
 from .config import ServerConfig
 from .metrics import Metrics
@@ -83,29 +82,18 @@ class Session:
         self.detached_at: float | None = time.monotonic()
         self.last_active = time.monotonic()
         #: Replies to corral/1 requests by id, so a retried request is answered, never applied twice: a
-        #: finished reply packed (see :meth:`remember`), one still running as the future of its reply.
-        self.replay: OrderedDict[Any, bytes | dict[str, Any] | asyncio.Future[dict[str, Any]]] = OrderedDict()
+        #: finished reply as it is, one still running as the future of its reply.
+        self.replay: OrderedDict[Any, dict[str, Any] | asyncio.Future[dict[str, Any]]] = OrderedDict()
 
     def remember(self, request_id: Any, reply: dict[str, Any] | asyncio.Future[dict[str, Any]], window: int) -> None:
-        """Keep the reply to ``request_id`` for a retry, at most ``window`` of them. A finished reply is kept
-        packed: a few hundred bytes the garbage collector never scans, instead of a tree of dicts that lives
-        long enough to reach its oldest generation (GC was a tenth of the server's CPU with 64 sessions)."""
-        if isinstance(reply, dict):
-            try:
-                self.replay[request_id] = MSGPACK.encode(reply)
-            except Exception:  # nothing a codec could send is lost: keep the reply as it is
-                self.replay[request_id] = reply
-        else:
-            self.replay[request_id] = reply
+        """Keep the reply to ``request_id`` (or its future while it runs) for a retry, at most ``window`` of them."""
+        self.replay[request_id] = reply
         if len(self.replay) > window:
             self.replay.popitem(last=False)
 
     def recall(self, request_id: Any) -> dict[str, Any] | asyncio.Future[dict[str, Any]] | None:
-        """The reply kept for ``request_id`` (a fresh dict), its future while it runs, or None."""
+        """The reply kept for ``request_id`` (a copy, free to change), its future while it runs, or None."""
         record = self.replay.get(request_id)
-        if isinstance(record, bytes):
-            reply: dict[str, Any] = MSGPACK.decode(record)
-            return reply
         return dict(record) if isinstance(record, dict) else record
 
     @property

@@ -426,8 +426,8 @@ class Connection:
                 reply = await self._reply(session, kind, frame, frame_id)
         if replayable and not future.done():  # closing the session cancels the record
             future.set_result(reply)
-            if session.replay.get(frame_id) is future:  # from now on kept packed, like answer_now's
-                session.remember(frame_id, reply, self.manager.config.replay_window)
+            if session.replay.get(frame_id) is future:  # from now on kept as is, like answer_now's
+                session.replay[frame_id] = reply
         return reply
 
     def answer_now(self, session: Session, kind: str, frame: dict[str, Any], frame_id: Any) -> dict[str, Any] | None:
