@@ -31,6 +31,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import tempfile
 import threading
 import time
@@ -68,6 +69,7 @@ def connect() -> Any:
             import docker  # type: ignore[import-untyped]
         except ImportError as exc:
             raise RuntimeUnavailable("the docker runtime needs the Docker SDK: pip install 'corral[docker]'") from exc
+        _probe_socket()
         client = None
         try:
             client = docker.from_env(timeout=120)
@@ -79,6 +81,22 @@ def connect() -> Any:
                                      "scripts/docker-up, or set DOCKER_HOST") from exc
         _client = (os.getpid(), client)
         return client
+
+
+def _probe_socket() -> None:
+    """Fail fast, and without the SDK, when the daemon's Unix socket does not answer: the SDK's constructor
+    asks the daemon for its version and, when that fails, leaves its HTTP session's socket open."""
+    host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
+    if not host.startswith("unix://"):
+        return
+    path = host[len("unix://"):]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(5)
+        try:
+            probe.connect(path)
+        except OSError as exc:
+            raise RuntimeUnavailable(f"no Docker daemon answers at {path} ({exc.strerror or exc}): start one "
+                                     "with scripts/docker-up, or set DOCKER_HOST") from None
 
 
 def parse_image_ref(ref: str) -> tuple[str, str | None]:
