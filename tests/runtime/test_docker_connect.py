@@ -13,6 +13,14 @@ from corral.errors import RuntimeUnavailable
 from corral.runtime import docker
 
 
+def _refuse_once(server: socket.socket) -> None:
+    try:
+        conn, _ = server.accept()
+        conn.close()
+    except OSError:
+        pass
+
+
 @pytest.mark.parametrize("listening", [False, True], ids=["no-socket", "not-docker"])
 def test_no_daemon_is_a_clear_error_that_leaks_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                                        listening: bool) -> None:
@@ -23,17 +31,8 @@ def test_no_daemon_is_a_clear_error_that_leaks_nothing(tmp_path: Path, monkeypat
         if listening:  # something answers the socket but closes every connection: the SDK's own failure path
             server.bind(str(path))
             server.listen()
+            server.settimeout(5)
+            threading.Thread(target=_refuse_once, args=(server,), daemon=True).start()
         with pytest.raises(RuntimeUnavailable, match="scripts/docker-up"):
-            if listening:
-                server.settimeout(5)
-
-                def refuse() -> None:
-                    try:
-                        conn, _ = server.accept()
-                        conn.close()
-                    except OSError:
-                        pass
-
-                threading.Thread(target=refuse, daemon=True).start()
             docker.connect()
     gc.collect()  # an unclosed socket would now raise ResourceWarning (warnings are errors)
