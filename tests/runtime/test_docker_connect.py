@@ -13,12 +13,14 @@ from corral.errors import RuntimeUnavailable
 from corral.runtime import docker
 
 
-def _refuse_once(server: socket.socket) -> None:
-    try:
-        conn, _ = server.accept()
+def _hang_up(server: socket.socket) -> None:
+    """Accept every connection and close it at once, until the listening socket is closed."""
+    while True:
+        try:
+            conn, _ = server.accept()
+        except OSError:
+            return
         conn.close()
-    except OSError:
-        pass
 
 
 @pytest.mark.parametrize("listening", [False, True], ids=["no-socket", "not-docker"])
@@ -31,8 +33,8 @@ def test_no_daemon_is_a_clear_error_that_leaks_nothing(tmp_path: Path, monkeypat
         if listening:  # something answers the socket but closes every connection: the SDK's own failure path
             server.bind(str(path))
             server.listen()
-            server.settimeout(5)
-            threading.Thread(target=_refuse_once, args=(server,), daemon=True).start()
+            server.settimeout(30)
+            threading.Thread(target=_hang_up, args=(server,), daemon=True).start()
         with pytest.raises(RuntimeUnavailable, match="scripts/docker-up"):
             docker.connect()
     gc.collect()  # an unclosed socket would now raise ResourceWarning (warnings are errors)
