@@ -42,6 +42,9 @@ from ..types import Action, Observation, State, StepResult
 #: Error codes after which an OpenEnv server closes the connection.
 _FATAL = frozenset({"CAPACITY_REACHED", "FACTORY_ERROR", "SESSION_ERROR"})
 
+#: Error codes after which trying to resume again cannot help.
+_RESUME_HOPELESS = frozenset({"RESUME_REJECTED", "SESSION_ERROR", "UNAUTHORIZED"})
+
 
 def _fields(envelope: dict[str, Any]) -> dict[str, Any]:
     """A wire envelope (either dialect) as :class:`StepResult`'s fields: compat has only ``done``, and fields a
@@ -59,8 +62,6 @@ def _fields(envelope: dict[str, Any]) -> dict[str, Any]:
 @functools.cache
 def _results_adapter(result_type: type[StepResult[Any]]) -> TypeAdapter[list[StepResult[Any]]]:
     return TypeAdapter(list[result_type])  # type: ignore[valid-type]
-#: Error codes after which trying to resume again cannot help.
-_RESUME_HOPELESS = frozenset({"RESUME_REJECTED", "SESSION_ERROR", "UNAUTHORIZED"})
 
 
 class AnyObservation(Observation):

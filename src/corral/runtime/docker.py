@@ -77,8 +77,7 @@ def connect() -> Any:
         except docker.errors.DockerException as exc:
             if client is not None:
                 client.close()
-            raise RuntimeUnavailable(f"no Docker daemon answers ({_first_line(exc)}): start one with "
-                                     "scripts/docker-up, or set DOCKER_HOST") from exc
+            raise _no_daemon(_first_line(exc)) from exc
         _client = (os.getpid(), client)
         return client
 
@@ -95,8 +94,11 @@ def _probe_socket() -> None:
         try:
             probe.connect(path)
         except OSError as exc:
-            raise RuntimeUnavailable(f"no Docker daemon answers at {path} ({exc.strerror or exc}): start one "
-                                     "with scripts/docker-up, or set DOCKER_HOST") from None
+            raise _no_daemon(f"{path}: {exc.strerror or exc}") from None
+
+
+def _no_daemon(why: str) -> RuntimeUnavailable:
+    return RuntimeUnavailable(f"no Docker daemon answers ({why}): start one with scripts/docker-up, or set DOCKER_HOST")
 
 
 def parse_image_ref(ref: str) -> tuple[str, str | None]:

@@ -301,12 +301,9 @@ class SessionManager:
 
     async def step(self, session: Session, action_data: Any, deadline_s: float | None) -> StepResult[Any]:
         action = self._action(session, action_data)
-        started = time.perf_counter()
+        started = time.monotonic()
         result = await self._run(session, session.runner.step(action), "step", deadline_s)
-        self.metrics.observe_step(time.perf_counter() - started)
-        if result.terminated or result.truncated:
-            session.needs_reset = True
-        return result
+        return self._stepped(session, result, time.monotonic() - started)
 
     def step_inline(self, session: Session, action_data: Any) -> StepResult[Any]:
         """:meth:`step` for an ``inline`` sync environment, on the loop without a coroutine: the hot path.
@@ -324,7 +321,10 @@ class SessionManager:
             raise EnvironmentFailed(f"{type(exc).__name__}: {exc}") from exc
         finally:
             session.last_active = now = time.monotonic()
-        self.metrics.observe_step(now - started)
+        return self._stepped(session, result, now - started)
+
+    def _stepped(self, session: Session, result: StepResult[Any], seconds: float) -> StepResult[Any]:
+        self.metrics.observe_step(seconds)
         if result.terminated or result.truncated:
             session.needs_reset = True
         return result

@@ -384,9 +384,7 @@ class Connection:
             else:
                 await self.send({"type": "closed", "id": frame_id, "session": session.id})
             return
-        reply = await self.execute(session, kind, frame, frame_id)
-        if reply is not None:
-            await self.send(reply)
+        await self.send(await self.execute(session, kind, frame, frame_id))
         if self.dialect is Dialect.COMPAT and session.closed:
             # compat: one connection is one session; once the session is gone (deadline, reaper) so is the link.
             await self.close()
@@ -399,11 +397,13 @@ class Connection:
         with contextlib.suppress(Exception):
             await self._link.close(1000)
 
-    async def execute(self, session: Session, kind: str, frame: dict[str, Any], frame_id: Any) -> dict[str, Any] | None:
+    async def execute(self, session: Session, kind: str, frame: dict[str, Any], frame_id: Any) -> dict[str, Any]:
         """Run one session request and build its reply frame; corral/1 step/reset replies are kept for replay."""
-        reply = self.answer_now(session, kind, frame, frame_id)
-        if reply is not None:
-            return reply
+        return self.answer_now(session, kind, frame, frame_id) or await self._wait_reply(session, kind, frame, frame_id)
+
+    async def _wait_reply(self, session: Session, kind: str, frame: dict[str, Any], frame_id: Any) -> dict[str, Any]:
+        """:meth:`execute` for what :meth:`answer_now` cannot answer: a request that may suspend, or the retry
+        of one still running."""
         replayable = frame_id is not None and kind in ("reset", "step")
         if replayable:
             previous = session.recall(frame_id)
@@ -548,7 +548,6 @@ class Connection:
             # Each session's first observation rides on the reply: one round trip from nothing to an episode.
             async def first(session: Session, options: dict[str, Any]) -> dict[str, Any]:
                 reply = await self.execute(session, "reset", {"data": options}, None)
-                assert reply is not None
                 return {key: value for key, value in reply.items() if key != "id"}
 
             pairs = list(zip(opened, resets, strict=True))
@@ -609,7 +608,6 @@ class Connection:
                 return target
             session, sub, sub_id = target
             reply = await self.execute(session, kind, sub, sub_id)
-            assert reply is not None
             return _batch_reply(reply, session.id, sub_id)
 
         if stream:
@@ -631,8 +629,9 @@ class Connection:
                     results.append(target)
                     continue
                 session, sub, sub_id = target
-                reply = self.answer_now(session, kind, sub, sub_id) or await self.execute(session, kind, sub, sub_id)
-                assert reply is not None
+                reply = self.answer_now(session, kind, sub, sub_id)
+                if reply is None:
+                    reply = await self._wait_reply(session, kind, sub, sub_id)
                 results.append(_batch_reply(reply, session.id, sub_id))
         else:
             results = await asyncio.gather(*(one(item) for item in items))

@@ -32,7 +32,7 @@ from websockets.http11 import Request, Response
 from websockets.protocol import CONNECTING, OPEN, Event
 from websockets.server import ServerProtocol
 
-from ..protocol.wsframe import apply_mask, at_frame_boundary, data_frame, header
+from ..protocol.wsframe import BINARY, apply_mask, at_frame_boundary, data_frame, header
 from .app import CorralApp
 from .sessions import SessionManager
 from .websocket import Connection, Refused, accept
@@ -166,7 +166,7 @@ class CorralWebSocketProtocol(asyncio.Protocol):
         try:
             while (span := data_frame(data, at, True, limit)) is not None:
                 start, end = span
-                self._message(apply_mask(data[start:end], data[start - 4 : start]), data[at] == 0x82)
+                self._message(apply_mask(data[start:end], data[start - 4 : start]), data[at] == BINARY)
                 at = end
                 if self._busy is not None:
                     break
