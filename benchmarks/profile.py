@@ -94,6 +94,8 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=8.0)
     parser.add_argument("--rate", type=int, default=250)
     parser.add_argument("--top", type=int, default=30)
+    parser.add_argument("--native", action="store_true",
+                        help="also sample C frames (uvloop, pydantic-core, the GC, the kernel's syscalls)")
     args = parser.parse_args()
 
     py_spy = shutil.which("py-spy") or str(REPO / ".venv" / "bin" / "py-spy")
@@ -117,8 +119,9 @@ def main() -> int:
         name = f"profile-{args.impl}-{args.target}-{args.mode}-{args.sessions}.txt"
         out = REPO / "benchmarks" / "results" / name
         out.parent.mkdir(parents=True, exist_ok=True)
+        sampling = ["--native"] if args.native else ["--nonblocking"]
         subprocess.run([py_spy, "record", "--pid", str(pid), "--duration", str(int(args.seconds)), "--rate",
-                        str(args.rate), "--format", "raw", "--output", str(out), "--nonblocking"],
+                        str(args.rate), "--format", "raw", "--output", str(out), *sampling],
                        check=True, capture_output=True, timeout=args.seconds + 60)
         print(f"{args.impl} {args.target}, {args.mode}, {args.sessions} sessions; stacks in {out}")
         print(summarize(out.read_text(), args.top))

@@ -6,6 +6,7 @@ import base64
 from typing import Any
 
 import msgpack
+import orjson
 import pytest
 from websockets.sync.client import ClientConnection
 
@@ -625,6 +626,43 @@ def test_close_while_a_step_runs_answers_both(start_server: Any) -> None:
         assert by_id[1]["type"] in ("observation", "error")
         assert ask(ws, {"type": "ping", "id": 3})["type"] == "pong"
     assert server.manager.active == 0
+
+
+@pytest.mark.parametrize("env_cls", [CountingEnv, InlineCountingEnv], ids=["pool", "inline"])
+@pytest.mark.parametrize("subprotocol", [SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK], ids=["json", "msgpack"])
+def test_retried_step_gets_the_frame_that_was_sent_here_and_after_a_resume(
+    start_server: Any, env_cls: type[CountingEnv], subprotocol: str
+) -> None:
+    # A step's reply is kept as the frame that went out; a retry on this connection, and one on a resumed
+    # connection, get that frame back, and the step is applied once.
+    server = start_server(env_cls)
+    binary = subprotocol == SUBPROTOCOL_MSGPACK
+
+    def receive(ws: ClientConnection) -> tuple[str | bytes, dict[str, Any]]:
+        raw = ws.recv(5)
+        frame: dict[str, Any] = msgpack.unpackb(raw) if binary else orjson.loads(raw)
+        return raw, frame
+
+    def call(ws: ClientConnection, frame: dict[str, Any]) -> tuple[str | bytes, dict[str, Any]]:
+        ws.send(msgpack.packb(frame) if binary else orjson.dumps(frame).decode())
+        return receive(ws)
+
+    first = server.ws([subprotocol])
+    with first:
+        greeting = receive(first)[1]["data"]
+        session, token = greeting["session"], greeting["resume_token"]
+        call(first, {"type": "reset", "id": 1})
+        raw, reply = call(first, {"type": "step", "id": 2, "data": {"n": 5}})
+        assert reply["data"]["observation"]["total"] == 5
+        assert call(first, {"type": "step", "id": 2, "data": {"n": 5}})[0] == raw
+        record = server.manager.sessions[session].replay[2]
+        assert record == ("msgpack" if binary else "json", raw if isinstance(raw, bytes) else raw.encode())
+    resumed = server.ws([subprotocol], {"X-Corral-Resume-Session": session, "X-Corral-Resume-Token": token})
+    with resumed:
+        assert receive(resumed)[1]["data"]["resumed"]
+        assert call(resumed, {"type": "step", "id": 2, "data": {"n": 5}})[1] == reply
+        assert call(resumed, {"type": "step", "id": 3, "data": {"n": 1}})[1]["data"]["observation"]["total"] == 6
+
 
 
 def test_retry_of_a_request_whose_session_was_closed_meanwhile(start_server: Any) -> None:

@@ -48,6 +48,8 @@ def _msgpack_default(obj: Any) -> Any:
 
 JSON = Codec()
 MSGPACK = MsgpackCodec()
+#: Every codec by name.
+CODECS: dict[str, Codec] = {JSON.name: JSON, MSGPACK.name: MSGPACK}
 
 
 def codec_for_subprotocol(subprotocol: str | None) -> Codec:

@@ -31,6 +31,7 @@ from ..errors import (
     SeedNotSupported,
     SessionError,
 )
+from ..protocol.codec import CODECS
 from ..types import Action, State, StepResult
 from .config import ServerConfig
 from .metrics import Metrics
@@ -40,6 +41,12 @@ T = TypeVar("T")
 
 #: On shutdown, how long to wait for environments whose close waits on a call still running.
 _SHUTDOWN_GRACE_S = 5.0
+
+
+#: A reply kept for a retry: the frame as it went out, ``(codec name, bytes)`` (one flat object that the garbage
+#: collector never walks, and no copy: the very bytes that were written); a reply not sent on its own (a batch
+#: item, an HTTP body) as its dict; a request still running as the future of its reply.
+Record = tuple[str, bytes] | dict[str, Any] | asyncio.Future[dict[str, Any]]
 
 
 class SessionState(str, Enum):
@@ -81,11 +88,10 @@ class Session:
         self.connection: object | None = None
         self.detached_at: float | None = time.monotonic()
         self.last_active = time.monotonic()
-        #: Replies to corral/1 requests by id, so a retried request is answered, never applied twice: a
-        #: finished reply as it is, one still running as the future of its reply.
-        self.replay: OrderedDict[Any, dict[str, Any] | asyncio.Future[dict[str, Any]]] = OrderedDict()
+        #: Replies to requests by id, so a retried request is answered, never applied twice (see Record).
+        self.replay: OrderedDict[Any, Record] = OrderedDict()
 
-    def remember(self, request_id: Any, reply: dict[str, Any] | asyncio.Future[dict[str, Any]], window: int) -> None:
+    def remember(self, request_id: Any, reply: Record, window: int) -> None:
         """Keep the reply to ``request_id`` (or its future while it runs) for a retry, at most ``window`` of them."""
         self.replay[request_id] = reply
         if len(self.replay) > window:
@@ -94,6 +100,10 @@ class Session:
     def recall(self, request_id: Any) -> dict[str, Any] | asyncio.Future[dict[str, Any]] | None:
         """The reply kept for ``request_id`` (a copy, free to change), its future while it runs, or None."""
         record = self.replay.get(request_id)
+        if isinstance(record, tuple):
+            codec, data = record
+            reply: dict[str, Any] = CODECS[codec].decode(data)
+            return reply
         return dict(record) if isinstance(record, dict) else record
 
     @property

@@ -213,10 +213,21 @@ class Connection:
             session.detach(self)
 
     async def send(self, frame: dict[str, Any]) -> None:
+        if self.open:
+            await self._write(self._encode(frame))
+
+    async def send_reply(self, session: Session, frame_id: Any, reply: dict[str, Any]) -> None:
+        """Send a session's reply; if it is kept for replay, keep the bytes that were sent instead of the dict."""
         if not self.open:
             return
+        data = self._encode(reply)
+        if frame_id is not None and session.replay.get(frame_id) is reply:
+            session.replay[frame_id] = (self.codec.name, data)
+        await self._write(data)
+
+    def _encode(self, frame: dict[str, Any]) -> bytes:
         try:
-            data = self.codec.encode(frame)
+            return self.codec.encode(frame)
         except Exception as exc:
             # Something the environment returned has no wire form in this codec: answer, never go silent.
             err = EnvironmentFailed(f"the reply could not be encoded as {self.codec.name}: {type(exc).__name__}: {exc}")
@@ -224,7 +235,9 @@ class Connection:
             reply = error_frame(err.code, err.message, frame.get("id"))
             if "session" in frame:
                 reply["session"] = frame["session"]
-            data = self.codec.encode(reply)
+            return self.codec.encode(reply)
+
+    async def _write(self, data: bytes) -> None:
         try:
             await self._link.send(data, self.codec.binary)
         except Exception:
@@ -338,7 +351,7 @@ class Connection:
                 if reply is None:
                     await self._session_request(session, kind, frame, frame_id)
                     return
-                await self.send(reply)
+                await self.send_reply(session, frame_id, reply)
                 if self.dialect is Dialect.COMPAT and session.closed:
                     await self.close()
             else:
@@ -384,7 +397,7 @@ class Connection:
             else:
                 await self.send({"type": "closed", "id": frame_id, "session": session.id})
             return
-        await self.send(await self.execute(session, kind, frame, frame_id))
+        await self.send_reply(session, frame_id, await self.execute(session, kind, frame, frame_id))
         if self.dialect is Dialect.COMPAT and session.closed:
             # compat: one connection is one session; once the session is gone (deadline, reaper) so is the link.
             await self.close()
