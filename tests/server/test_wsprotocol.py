@@ -3,6 +3,7 @@ pings that find half-open links, large messages and back-pressure, shutdown, and
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import socket
 import threading
@@ -21,10 +22,12 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Response
 from websockets.sync.client import connect
 from websockets.uri import parse_uri
+from websockets.utils import accept_key
 
 from corral import ServerConfig
 from corral.envs.echo import EchoEnvironment
 from corral.protocol import HEADER_WAIT, SUBPROTOCOL_JSON, SUBPROTOCOL_MSGPACK
+from corral.protocol.wsframe import masked_frame
 from corral.server import create_app, uvicorn_config
 from corral.server.wsprotocol import CorralWebSocketProtocol
 
@@ -158,6 +161,68 @@ def test_the_handshake_request_is_not_kept(start_server: Any, raw: Any) -> None:
     assert isinstance(protocol, CorralWebSocketProtocol)
     wait_until(lambda: protocol._busy is None)  # the handshake task is over, and with it the request
     assert not hasattr(protocol, "__dict__")
+
+
+_KEY = base64.b64encode(b"0123456789abcdef").decode()
+_UPGRADE = ["Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Key: {_KEY}", "Sec-WebSocket-Version: 13"]
+
+
+def _response_head(port: int, lines: list[str]) -> bytes:
+    """Send an upgrade request made of ``lines``; the status line and headers of the answer."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as sock:
+        sock.sendall(("GET /ws HTTP/1.1\r\nHost: 127.0.0.1\r\n" + "".join(f"{line}\r\n" for line in lines)
+                      + "\r\n").encode())
+        head = b""
+        while b"\r\n\r\n" not in head and (chunk := sock.recv(4096)):
+            head += chunk
+    return head.partition(b"\r\n\r\n")[0]
+
+
+@pytest.mark.parametrize(("lines", "status", "expected"), [
+    (_UPGRADE, 101, [f"Sec-WebSocket-Accept: {accept_key(_KEY)}"]),
+    ([*_UPGRADE, "Sec-WebSocket-Protocol: corral.v1+msgpack, corral.v1"], 101,
+     ["Sec-WebSocket-Protocol: corral.v1+msgpack"]),
+    (["Upgrade: WebSocket", "Connection: keep-alive, Upgrade", *_UPGRADE[2:]], 101, ["Connection: Upgrade"]),
+    # compression is declined by leaving the extension out of the answer
+    ([*_UPGRADE, "Sec-WebSocket-Extensions: permessage-deflate; client_max_window_bits"], 101, []),
+    # not for the quick handshake: websockets' parser gives its own answer
+    ([*_UPGRADE[:3], "Sec-WebSocket-Version: 8"], 400, ["Connection: close"]),
+    ([*_UPGRADE[:2], "Sec-WebSocket-Key: " + base64.b64encode(b"x" * 15).decode(), _UPGRADE[3]], 400, []),
+    ([*_UPGRADE, f"Sec-WebSocket-Key: {_KEY}"], 400, []),
+], ids=["plain", "subprotocol", "tokens", "deflate-offered", "version-8", "short-key", "two-keys"])
+def test_upgrade_requests_get_the_rfc_answer(echo_server: RunningServer, lines: list[str], status: int,
+                                              expected: list[str]) -> None:
+    head = _response_head(echo_server.port, lines).decode()
+    status_line, *fields = head.split("\r\n")
+    assert status_line.startswith(f"HTTP/1.1 {status} "), head
+    for field in expected:
+        assert field in fields, head
+    assert not any(field.lower().startswith("sec-websocket-extensions") for field in fields)
+
+
+def test_frames_sent_before_the_101_are_answered_after_it(start_server: Any) -> None:
+    # A client should wait for the 101; one that does not (here while it waits for a slot) loses nothing.
+    server = start_server(CountingEnv, capacity=1)
+    holder = server.ws()
+    ask(holder, {"type": "reset"})
+    client = ClientProtocol(parse_uri(server.ws_url), subprotocols=[SUBPROTOCOL_JSON], max_size=None)  # type: ignore[list-item]
+    request = client.connect()
+    request.headers[HEADER_WAIT] = "10"
+    client.send_request(request)
+    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+        for data in client.data_to_send():
+            sock.sendall(data)
+        wait_until(lambda: len(server.server.server_state.tasks) == 1)  # waiting for the slot
+        sock.sendall(masked_frame(orjson.dumps({"type": "ping", "id": "early"}), binary=False))
+        holder.close()
+        events: list[Any] = []
+        while len(events) < 3:  # the 101, hello, the early ping's pong
+            client.receive_data(sock.recv(1 << 16))
+            events += client.events_received()
+    response, greeting, pong = events
+    assert response.status_code == 101
+    assert orjson.loads(greeting.data)["type"] == "hello"
+    assert orjson.loads(pong.data) == {"type": "pong", "id": "early"}
 
 
 @contextlib.contextmanager

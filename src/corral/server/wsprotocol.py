@@ -15,9 +15,10 @@ else (control frames, fragments, partial reads, protocol errors, the closing han
 from __future__ import annotations
 
 import asyncio
+import base64
 import logging
 import types
-from collections.abc import Coroutine, Generator
+from collections.abc import Callable, Coroutine, Generator
 from http import HTTPStatus
 from typing import Any, ClassVar
 from urllib.parse import unquote
@@ -31,6 +32,7 @@ from websockets.frames import Frame, Opcode
 from websockets.http11 import Request, Response
 from websockets.protocol import CONNECTING, OPEN, Event
 from websockets.server import ServerProtocol
+from websockets.utils import accept_key
 
 from ..protocol.wsframe import BINARY, apply_mask, at_frame_boundary, data_frame, header
 from .app import CorralApp
@@ -50,8 +52,8 @@ class CorralWebSocketProtocol(asyncio.Protocol):
     """
 
     __slots__ = (
-        "_backlog", "_batching", "_busy", "_config", "_connection", "_keepalive", "_lost", "_out", "_parts",
-        "_parts_binary", "_read_paused", "_server_state", "_unanswered", "_write_paused", "_ws", "transport",
+        "_backlog", "_batching", "_busy", "_config", "_connection", "_early", "_fresh", "_keepalive", "_lost", "_out",
+        "_parts", "_parts_binary", "_read_paused", "_server_state", "_unanswered", "_write_paused", "_ws", "transport",
     )
 
     def __init__(self, config: uvicorn.Config, server_state: ServerState, app_state: dict[str, Any],
@@ -73,6 +75,10 @@ class CorralWebSocketProtocol(asyncio.Protocol):
         self._parts_binary = False
         self._unanswered = False
         self._lost = False
+        #: Nothing received yet: the first bytes are the upgrade request (see _quick_handshake).
+        self._fresh = True
+        #: Bytes that came while a quick handshake was being decided; websockets parses them once it is open.
+        self._early: list[bytes] | None = None
         self._read_paused = False
         self._write_paused = False
 
@@ -90,6 +96,14 @@ class CorralWebSocketProtocol(asyncio.Protocol):
             if not data:
                 self._flush()
                 return
+        elif self._fresh:
+            self._fresh = False
+            if self._quick_handshake(data):
+                return
+        elif self._early is not None:
+            self._early.append(data)
+            self._reading(paused=True)
+            return
         ws.receive_data(data)
         if self._busy is None:
             self._process(ws.events_received())
@@ -265,12 +279,52 @@ class CorralWebSocketProtocol(asyncio.Protocol):
         if self._config.root_path + unquote(request.path.partition("?")[0]) != "/ws":
             self._refuse(Refused(404, {"code": "NOT_FOUND", "message": "WebSocket endpoint is /ws"}))
             return
-        self._hold(self._open(app.manager, request.headers, response))
+        headers = request.headers
 
-    async def _open(self, manager: SessionManager, headers: Headers, response: Response) -> None:
+        def switch(subprotocol: str | None) -> None:
+            if subprotocol is not None:
+                response.headers["Sec-WebSocket-Protocol"] = subprotocol
+            self._ws.send_response(response)
+
         offered = [token.strip() for value in headers.get_all("Sec-WebSocket-Protocol") for token in value.split(",")]
+        self._drive(self._open(app.manager, lambda name: _first(headers, name), offered, switch))
+
+    def _quick_handshake(self, data: bytes) -> bool:
+        """Answer a plain upgrade request to ``/ws`` without websockets' HTTP parser and response objects.
+
+        uvicorn hands over the request it parsed, rebuilt as ``GET target HTTP/1.1`` and lower-case
+        ``name: value`` lines. Anything this does not recognise as a well-formed WebSocket upgrade to this
+        app's ``/ws`` goes through ``ServerProtocol`` instead, which gives the exact HTTP error. Returns
+        whether it took the request.
+        """
+        parsed = _upgrade_request(data)
+        app = self._config.app
+        if parsed is None or not isinstance(app, CorralApp):
+            return False
+        target, headers = parsed
+        key = _valid_upgrade(headers)
+        if key is None or self._config.root_path + unquote(target.partition("?")[0]) != "/ws":
+            return False
+
+        def switch(subprotocol: str | None) -> None:
+            # From here on websockets parses frames only (and answers control frames, the closing handshake).
+            self._ws = ws = ServerProtocol(state=OPEN, max_size=self._config.ws_max_size, logger=_logger)
+            self._out.append(_switching_protocols(key, subprotocol))
+            early, self._early = self._early, None
+            if early:
+                ws.receive_data(b"".join(early))  # answered once the open is done (see _release)
+
+        self._early = []
+
+        offered = [token.strip() for value in headers.get("sec-websocket-protocol", ()) for token in value.split(",")]
+        self._drive(self._open(app.manager, lambda name: (headers.get(name) or (None,))[0], offered, switch))
+        return True
+
+    async def _open(self, manager: SessionManager, header: Callable[[str], str | None], offered: list[str],
+                    switch: Callable[[str | None], None]) -> None:
+        """Decide the upgrade (see :func:`~corral.server.websocket.accept`); ``switch`` sends the 101."""
         try:
-            connection, subprotocol = await accept(manager, self, lambda name: _first(headers, name), offered)
+            connection, subprotocol = await accept(manager, self, header, offered)
         except Refused as refusal:
             self._refuse(refusal)
             self._flush()
@@ -278,9 +332,7 @@ class CorralWebSocketProtocol(asyncio.Protocol):
         if self._lost or self.transport.is_closing():
             await connection.drop()
             return
-        if subprotocol is not None:
-            response.headers["Sec-WebSocket-Protocol"] = subprotocol
-        self._ws.send_response(response)
+        switch(subprotocol)
         self._connection = connection
         self._batching = True
         try:
@@ -382,6 +434,50 @@ class _Keepalive:
             protocol._ping()
         if self.members:
             self._timer = asyncio.get_running_loop().call_later(self._interval, self._tick)
+
+
+def _upgrade_request(data: bytes) -> tuple[str, dict[str, list[str]]] | None:
+    """``(target, headers by lower-case name)`` of a bodiless ``GET`` request that is all of ``data``, else None."""
+    if not data.endswith(b"\r\n\r\n"):
+        return None
+    request_line, *lines = data[:-4].split(b"\r\n")
+    method, _, rest = request_line.partition(b" ")
+    target, _, version = rest.rpartition(b" ")
+    if method != b"GET" or version != b"HTTP/1.1" or not target.startswith(b"/"):
+        return None
+    headers: dict[str, list[str]] = {}
+    for line in lines:
+        name, colon, value = line.partition(b":")
+        if not colon or not name or name != name.strip():
+            return None
+        headers.setdefault(name.decode("latin-1").lower(), []).append(value.strip().decode("latin-1"))
+    if "content-length" in headers or "transfer-encoding" in headers:
+        return None
+    return target.decode("latin-1"), headers
+
+
+def _valid_upgrade(headers: dict[str, list[str]]) -> str | None:
+    """The ``Sec-WebSocket-Key`` of a valid version-13 upgrade (RFC 6455 section 4.2.1), else None."""
+    upgrade = headers.get("upgrade", ())
+    connection = headers.get("connection", ())
+    keys = headers.get("sec-websocket-key", ())
+    if ([value.lower() for value in upgrade] != ["websocket"] or headers.get("sec-websocket-version") != ["13"]
+            or "upgrade" not in {token.strip().lower() for value in connection for token in value.split(",")}
+            or len(keys) != 1):
+        return None
+    try:
+        raw = base64.b64decode(keys[0].encode("ascii"), validate=True)
+    except (ValueError, UnicodeEncodeError):
+        return None
+    return keys[0] if len(raw) == 16 else None
+
+
+def _switching_protocols(key: str, subprotocol: str | None) -> bytes:
+    lines = ["HTTP/1.1 101 Switching Protocols", "Upgrade: websocket", "Connection: Upgrade",
+             f"Sec-WebSocket-Accept: {accept_key(key)}"]
+    if subprotocol is not None:
+        lines.append(f"Sec-WebSocket-Protocol: {subprotocol}")
+    return ("\r\n".join(lines) + "\r\n\r\n").encode()
 
 
 def _first(headers: Headers, name: str) -> str | None:
