@@ -73,6 +73,10 @@ def build_rows(results: Results) -> list[Row]:
             g(results, "floor", "p50_us"), None))
     add(Row("floor", "machine floor: server CPU per echo round trip", "µs",
             g(results, "floor", "server_cpu_per_rt_us"), None))
+    add(Row("floor", "machine floor: bare TCP connect + one echo round trip p50", "ms",
+            _scale(g(results, "floor", "open_p50_us"), 1e-3), None))
+    add(Row("floor", "machine floor: typed batched echo, both ends, no I/O, 2 cores (steps/s at most)", "steps/s",
+            g(results, "floor", "typed_batch_steps_s_2_cores"), None, higher_is_better=True))
     for kind, label, target in (("sync", "blocking client", 5.0), ("async", "async client", 5.0),
                                 ("raw", "raw WebSocket", None)):
         add(Row("latency", f"step round trip p50, {label}", "µs", g(results, "latency", "corral", kind, "p50_us"),
