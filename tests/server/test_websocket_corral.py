@@ -665,6 +665,25 @@ def test_retried_step_gets_the_frame_that_was_sent_here_and_after_a_resume(
 
 
 
+def test_a_large_reply_is_kept_for_replay_without_a_second_copy(start_server: Any) -> None:
+    server = start_server(BlobEnv)
+    with server.ws([SUBPROTOCOL_MSGPACK]) as ws:
+        session = msgpack.unpackb(ws.recv(5))["data"]["session"]
+
+        def call(frame: dict[str, Any]) -> bytes:
+            ws.send(msgpack.packb(frame))
+            raw = ws.recv(5)
+            assert isinstance(raw, bytes)
+            return raw
+
+        call({"type": "reset", "id": 1})
+        first = call({"type": "step", "id": 2, "data": {"size": 1 << 17}})
+        record = server.manager.sessions[session].replay[2]
+        assert isinstance(record, dict)  # it holds the observation's own bytes, not the frame's
+        assert call({"type": "step", "id": 2, "data": {"size": 1 << 17}}) == first
+        assert msgpack.unpackb(call({"type": "state", "id": 3}))["data"]["step_count"] == 1
+
+
 def test_retry_of_a_request_whose_session_was_closed_meanwhile(start_server: Any) -> None:
     server = start_server(SlowEnv)
     with corral_ws(server) as ws:

@@ -217,11 +217,13 @@ class Connection:
             await self._write(self._encode(frame))
 
     async def send_reply(self, session: Session, frame_id: Any, reply: dict[str, Any]) -> None:
-        """Send a session's reply; if it is kept for replay, keep the bytes that were sent instead of the dict."""
+        """Send a session's reply; if it is kept for replay and small, keep the bytes that were sent instead of
+        the dict. A large reply stays a dict: it shares the environment's buffers, where its bytes would be a
+        second copy held for the whole window (and a fresh allocation per step)."""
         if not self.open:
             return
         data = self._encode(reply)
-        if frame_id is not None and session.replay.get(frame_id) is reply:
+        if frame_id is not None and len(data) <= _RECORD_AS_BYTES_MAX and session.replay.get(frame_id) is reply:
             session.replay[frame_id] = (self.codec.name, data)
         await self._write(data)
 
@@ -674,6 +676,9 @@ def _batch_reply(reply: dict[str, Any], session_id: str, sub_id: Any) -> dict[st
         reply.pop("id", None)
     return reply
 
+
+#: Replies up to this size are kept for replay as the bytes that were sent (see Connection.send_reply).
+_RECORD_AS_BYTES_MAX = 16 * 1024
 
 _ID_RULE = "'id' must be a string, a number or null"
 
