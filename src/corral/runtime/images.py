@@ -143,12 +143,9 @@ def build_recipe(recipe: Recipe, *, tag: str | None = None, client: Any = None,
                    *(_file_digest(path) for _, path in recipe.files)])
     default_tag = tag is None
     tag = tag or f"corral/{_slug(recipe.env or (projects[-1].name if projects else 'image'))}:{key[:12]}"
-    found = _find(client, {LABEL_INPUTS: key})
-    if found is not None:
-        if tag not in found.tags:
-            found.tag(*_split_tag(tag))
-        report("done", f"{tag} is up to date")
-        return _built(client, tag, cached=True, started=started)
+    cached = _up_to_date(client, key, tag, report, started)
+    if cached is not None:
+        return cached
 
     with tempfile.TemporaryDirectory(prefix="corral-build-") as context_dir:
         context = Path(context_dir)
@@ -408,6 +405,17 @@ def _find(client: Any, labels: dict[str, str], name: str | None = None) -> Any:
     filters = {"label": [f"{k}={v}" for k, v in labels.items()]}
     found = client.images.list(name=name, filters=filters)
     return found[0] if found else None
+
+
+def _up_to_date(client: Any, key: str, tag: str, report: Progress, started: float) -> BuiltImage | None:
+    """The image already built from the inputs ``key``, tagged ``tag`` too; None if there is none."""
+    found = _find(client, {LABEL_INPUTS: key})
+    if found is None:
+        return None
+    if tag not in found.tags:
+        found.tag(*_split_tag(tag))
+    report("done", f"{tag} is up to date")
+    return _built(client, tag, cached=True, started=started)
 
 
 def _remove_superseded(client: Any, repository: str, key: str) -> None:

@@ -38,13 +38,12 @@ from .images import (
     _corral_project,
     _digest,
     _file_digest,
-    _find,
     _host_pins,
     _prepare_wheels,
     _project_name,
     _quiet,
-    _split_tag,
     _tree_digest,
+    _up_to_date,
     base_image,
 )
 
@@ -81,12 +80,9 @@ def build_package(path: str | os.PathLike[str] | EnvPackage, *, tag: str | None 
     key = _digest([RECIPE, "package", base.id, requirements, constraints, _tree_digest(projects[0]),
                    *_context_digests(package.root)])
     if not no_cache:
-        found = _find(client, {LABEL_INPUTS: key})
-        if found is not None:
-            if tag not in found.tags:
-                found.tag(*_split_tag(tag))
-            report("done", f"{tag} is up to date")
-            return _built(client, tag, cached=True, started=started)
+        cached = _up_to_date(client, key, tag, report, started)
+        if cached is not None:
+            return cached
 
     previous = _image_id(client, tag)
     with tempfile.TemporaryDirectory(prefix="corral-pkg-build-") as scratch:
