@@ -15,6 +15,7 @@ import uvicorn
 from ..environment import EnvClass
 from .app import CorralApp, create_app
 from .config import ServerConfig, raise_open_files_limit
+from .httpproto import CorralHttpProtocol
 from .wsprotocol import CorralWebSocketProtocol
 
 
@@ -40,7 +41,8 @@ def uvicorn_config(app: Any, *, host: str = "127.0.0.1", port: int = 8000, uds: 
         port=port,
         uds=uds,
         loop="uvloop",
-        http="httptools",
+        # A Corral app keeps the bytes a client sends right after its upgrade request (its first frame).
+        http=CorralHttpProtocol if isinstance(app, CorralApp) else "httptools",
         # /ws of a Corral app skips the ASGI layer; any other app gets uvicorn's own sans-I/O protocol.
         ws=CorralWebSocketProtocol if isinstance(app, CorralApp) else "websockets-sansio",
         ws_max_size=max(server_config.max_message_bytes * 2, 1 << 20),
