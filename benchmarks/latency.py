@@ -50,4 +50,6 @@ def open_time(settings: Settings, impls: list[str]) -> dict[str, Any]:
         out[impl] = summarize(result["runs"])
         if result.get("mux"):
             out[f"{impl}/mux"] = summarize(result["mux"])
+        if result.get("socket"):
+            out[f"{impl}/socket"] = summarize(result["socket"])
     return out

@@ -20,6 +20,7 @@ import http.client
 import json
 import os
 import resource
+import socket
 import statistics
 import sys
 import time
@@ -426,14 +427,68 @@ async def _open_mux_run(url: str, count: int) -> list[int]:
     return samples
 
 
+def _socket_open_run(url: str, count: int) -> list[int]:
+    """Connect + reset with no client library at all: a blocking socket, the upgrade request and the reset
+    frame written by hand (no subprotocol, so the OpenEnv dialect on both servers), the reply read until
+    the reset's observation frame is whole. What is left is the server's share of a session open."""
+    parts = urlsplit(url)
+    host, port = parts.hostname or "127.0.0.1", parts.port or 80
+    payload = RESET_FRAME.encode()
+    reset = bytes([0x81, 0x80 | len(payload)]) + b"\0\0\0\0" + payload  # masked with a zero key
+    samples = []
+    clock = time.perf_counter_ns
+    for _ in range(count):
+        key = base64.b64encode(os.urandom(16)).decode()
+        request = (f"GET /ws HTTP/1.1\r\nHost: {host}:{port}\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                   f"Sec-WebSocket-Key: {key}\r\nSec-WebSocket-Version: 13\r\n\r\n").encode()
+        t0 = clock()
+        with socket.create_connection((host, port)) as sock:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.sendall(request)
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += _recv(sock)
+            head, _, data = data.partition(b"\r\n\r\n")
+            if not head.startswith(b"HTTP/1.1 101"):
+                raise RuntimeError(f"upgrade refused: {head[:200]!r}")
+            sock.sendall(reset)
+            while not _whole_frame(data):
+                data += _recv(sock)
+            samples.append(clock() - t0)
+            if b'"observation"' not in data:
+                raise RuntimeError(f"expected an observation, got {data[:200]!r}")
+    return samples
+
+
+def _recv(sock: socket.socket) -> bytes:
+    chunk = sock.recv(65536)
+    if not chunk:
+        raise ConnectionError("the server closed the connection during a session open")
+    return chunk
+
+
+def _whole_frame(data: bytes) -> bool:
+    """Whether ``data`` holds one whole unmasked server frame."""
+    if len(data) < 2:
+        return False
+    size, at = data[1] & 0x7F, 2
+    if size == 126:
+        size, at = int.from_bytes(data[2:4], "big"), 4
+    elif size == 127:
+        size, at = int.from_bytes(data[2:10], "big"), 10
+    return len(data) >= at + size
+
+
 def open_time(args: argparse.Namespace) -> Json:
-    runs, mux = [], []
+    runs, mux, bare = [], [], []
     for _ in range(args.runs):
         run_async(_open_run(args.impl, args.url, args.warmup))
         runs.append(stats_us(run_async(_open_run(args.impl, args.url, args.count))))
+        _socket_open_run(args.url, args.warmup)
+        bare.append(stats_us(_socket_open_run(args.url, args.count)))
         if args.impl == "corral":
             mux.append(stats_us(run_async(_open_mux_run(args.url, args.count))))
-    return {"runs": runs, "mux": mux}
+    return {"runs": runs, "mux": mux, "socket": bare}
 
 
 # --- hold many sessions ----------------------------------------------------------------------------

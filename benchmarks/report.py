@@ -137,6 +137,9 @@ def build_rows(results: Results) -> list[Row]:
     add(Row("sessions", "session open p50 (connect + reset)", "ms",
             _scale(g(results, "open", "corral", "p50_us"), 1e-3), _scale(g(results, "open", "peer", "p50_us"), 1e-3),
             min_ratio=10.0))
+    add(Row("sessions", "session open p50, a raw socket client (no client library: the server's share)", "ms",
+            _scale(g(results, "open", "corral/socket", "p50_us"), 1e-3),
+            _scale(g(results, "open", "peer/socket", "p50_us"), 1e-3)))
     add(Row("sessions", "session open p50 on an open connection (corral/1 open carrying the reset)", "ms",
             _scale(g(results, "open", "corral/mux", "p50_us"), 1e-3),
             _scale(g(results, "open", "peer", "p50_us"), 1e-3), min_ratio=10.0, baseline="peer, connect + reset"))
