@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from typing import Any
 
@@ -12,7 +13,7 @@ from websockets.exceptions import ConnectionClosed, ConnectionClosedError, Conne
 from websockets.frames import Close, Frame, Opcode
 
 from corral import EnvClient
-from corral.client.sync_transport import SocketConnection, socket_connect
+from corral.client.sync_transport import _WATCHDOG, SocketConnection, socket_connect
 from corral.errors import CapacityReached, TransportError
 
 from ..support import BlobEnv, BlobObservation
@@ -107,16 +108,16 @@ def test_an_abnormal_close_raises_connection_closed_error(scripted: Any, how: st
     assert ws.socket.fileno() == -1
 
 
-def test_close_is_a_clean_handshake_and_stops_the_watchdog(scripted: Any) -> None:
+def test_close_is_a_clean_handshake_and_leaves_the_watchdog(scripted: Any) -> None:
     server = scripted()
     ws = blocking(server)
-    assert ws._watchdog.is_alive()
+    assert _WATCHDOG.watching(ws)
     with server.answering() as seen:
         started = time.monotonic()
         ws.close()
         assert time.monotonic() - started < 1  # the server answered the close; nothing waited for a timeout
     assert [Close.parse(f.data).code for f in seen if f.opcode is Opcode.CLOSE] == [1000]
-    assert not ws._watchdog.is_alive()
+    assert not _WATCHDOG.watching(ws)
     assert ws.socket.fileno() == -1
     ws.close()
     with pytest.raises(ConnectionClosed):
@@ -194,3 +195,33 @@ def test_large_messages_both_ways(start_server: Any, codec: str) -> None:
     with EnvClient(start_server().url, codec=codec) as echo:
         echo.reset()
         assert echo.step({"message": "y" * size}).observation.model_dump()["message_length"] == size
+
+
+def _keepalive_threads() -> list[threading.Thread]:
+    return [t for t in threading.enumerate() if t.name == "corral-ws-keepalive"]
+
+
+def test_one_watchdog_thread_keeps_every_idle_client_alive(start_server: Any) -> None:
+    """Eight idle blocking clients outlive the server's ping timeout, all looked after by one thread, which
+    ends once the last of them closes."""
+    server = start_server(lease_s=3)
+    envs = [EnvClient(server.url, resume=False) for _ in range(8)]
+    try:
+        links = []
+        for env in envs:
+            env.reset()
+            links.append(env._ws)
+        assert len(_keepalive_threads()) == 1
+        time.sleep(2.2)  # the server pings every second and drops a link that has not answered a second later
+        for i, env in enumerate(envs):
+            assert env.step({"message": f"client {i}"}).observation.model_dump()["echoed_message"] == f"client {i}"
+            assert env._ws is links[i]
+    finally:
+        for env in envs:
+            env.close()
+    assert not any(_WATCHDOG.watching(link) for link in links)
+    if not _WATCHDOG._links:  # no other test left a link open: the thread ends
+        deadline = time.monotonic() + 5
+        while _keepalive_threads() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _keepalive_threads()

@@ -1,9 +1,10 @@
 """The default blocking transport: a plain socket driving :class:`~corral.client.websocket.ClientWebSocket`.
 
-The calling thread does its own I/O, so a reply costs no thread hand-off. A small watchdog thread per
-connection keeps an idle link alive: once no call has been made for a moment it waits for the socket to
-turn readable, answers the server's pings, keeps any message for the next ``recv``, and pings a silent
-server itself. ``wss://`` URLs go through ``websockets.sync`` instead (:func:`websockets_connect`).
+The calling thread does its own I/O, so a reply costs no thread hand-off. One watchdog thread per
+process keeps every idle link alive: once a link has seen no call for a moment, it waits for that
+link's socket to turn readable, answers the server's pings, keeps any message for the next ``recv``, and
+pings a silent server itself. ``wss://`` URLs go through ``websockets.sync`` instead
+(:func:`websockets_connect`).
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import inspect
 import select
+import selectors
 import socket
 import struct
 import threading
@@ -37,8 +39,9 @@ class SocketConnection:
     """An open WebSocket on a blocking socket: a :class:`~corral.client.transport.Connection`.
 
     Every use of the socket and the protocol holds one lock. The caller's ``send`` and ``recv`` take it
-    directly; the watchdog only when the caller has left the link alone for :data:`IDLE` seconds, and only
-    for data already on the socket, so it never delays a call by more than handling that data.
+    directly; the watchdog (:class:`_Watchdog`) only when the caller has left the link alone for
+    :data:`IDLE` seconds, only without waiting for it, and only for data already on the socket, so it never
+    delays a call by more than handling that data.
     """
 
     def __init__(self, sock: socket.socket, ws: ClientWebSocket, early: list[str | bytes],
@@ -53,15 +56,11 @@ class SocketConnection:
         self._poll.register(sock, select.POLLIN)
         self._wait_limit = 0.0
         self._limit_wait(ping_interval)
-        self._watch_poll = select.poll()  # the watchdog's, used without the lock
-        self._watch_poll.register(sock, select.POLLIN)
         self._ping_interval = ping_interval
         self._next_tick = time.monotonic() + ping_interval
         self._calls = 0  # bumped by every call: the watchdog tells an idle link by it not moving
         self._flush()  # what the handshake's last read called for (a pong, a close's echo)
-        self._stop = threading.Event()
-        self._watchdog = threading.Thread(target=self._watch, name="corral-ws-keepalive", daemon=True)
-        self._watchdog.start()
+        _WATCHDOG.add(self)
 
     @property
     def subprotocol(self) -> str | None:
@@ -97,8 +96,8 @@ class SocketConnection:
             return inbox.popleft()
 
     def close(self) -> None:
-        """Close the link: the closing handshake within :data:`CLOSE_TIMEOUT` seconds, then the socket and the
-        watchdog. Idempotent."""
+        """Close the link: the closing handshake within :data:`CLOSE_TIMEOUT` seconds, then the socket. The
+        watchdog forgets it. Idempotent."""
         self._calls += 1
         with self._lock:
             if self._ws.open:
@@ -111,8 +110,6 @@ class SocketConnection:
                     break
                 self._read(socket.MSG_DONTWAIT)
             self._release()
-        if self._watchdog is not threading.current_thread():
-            self._watchdog.join(CLOSE_TIMEOUT)
 
     # -- with the lock held ----------------------------------------------------------------------
 
@@ -163,37 +160,115 @@ class SocketConnection:
         return self._ws.close_error()
 
     def _release(self) -> None:
-        """Stop the watchdog and close the socket (shut down first, which wakes a watchdog polling it)."""
-        self._stop.set()
+        """Leave the watchdog, then shut the socket down and close it."""
+        _WATCHDOG.remove(self)
         with contextlib.suppress(OSError):
             self.socket.shutdown(socket.SHUT_RDWR)
         self.socket.close()
 
-    # -- the watchdog ----------------------------------------------------------------------------
+    def _tend(self, now: float) -> None:
+        """The watchdog's turn on an idle link, with its lock held: read what the socket has, ping on
+        schedule, and let go of a link that closed meanwhile."""
+        while not self._ws.closed and self._read(socket.MSG_DONTWAIT):
+            pass
+        if now >= self._next_tick:
+            self._keepalive(now)
+        if self._ws.closed:
+            self._release()
 
-    def _watch(self) -> None:
-        seen = -1
-        while not self._stop.is_set():
-            if self._calls != seen or self._lock.locked():
-                seen = self._calls
-                self._stop.wait(IDLE)
-                continue
-            ready = self._watch_poll.poll(max(self._next_tick - time.monotonic(), 0.0) * 1000.0)
-            if self._stop.is_set() or not self._lock.acquire(blocking=False):
-                continue
-            try:
-                if self._calls != seen:
-                    continue  # a call came and went: it read whatever woke us
-                while ready and not self._ws.closed and self._read(socket.MSG_DONTWAIT):
-                    pass
+
+class _Watchdog:
+    """The one thread that keeps every idle :class:`SocketConnection` of the process alive.
+
+    Every :data:`IDLE` seconds it looks at each link. A link that saw a call since the last look is busy:
+    its caller does the reading, and its socket is not watched. A link that saw none is idle: its socket is
+    watched, and when it turns readable, or the link's ping is due, the thread takes the link's lock
+    without waiting (a caller that holds it is reading anyway) and tends it. The thread starts with the
+    first link and ends when the last one closes.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.RLock()  # re-entered when tending a link that then closes
+        self._links: dict[SocketConnection, int] = {}  # each link's call count at the last look
+        self._watched: set[SocketConnection] = set()
+        self._selector = selectors.DefaultSelector()
+        self._thread: threading.Thread | None = None
+
+    def add(self, link: SocketConnection) -> None:
+        with self._lock:
+            self._links[link] = -1  # busy until a look finds it idle
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="corral-ws-keepalive", daemon=True)
+                self._thread.start()
+
+    def remove(self, link: SocketConnection) -> None:
+        with self._lock:
+            self._links.pop(link, None)
+            self._unwatch(link)
+
+    def watching(self, link: SocketConnection) -> bool:
+        with self._lock:
+            return link in self._links
+
+    def _run(self) -> None:
+        next_look = 0.0
+        while True:
+            with self._lock:
                 now = time.monotonic()
-                if now >= self._next_tick:
-                    self._keepalive(now)
-                if self._ws.closed:
-                    self._release()
-                    return
-            finally:
-                self._lock.release()
+                looking = now >= next_look
+                if looking:
+                    if not self._links:
+                        self._thread = None
+                        return
+                    next_look = now + IDLE
+                wake = self._look(now, looking, next_look)
+            for key, _ in self._selector.select(max(wake - time.monotonic(), 0.0)):
+                with self._lock:
+                    self._ready(key.data)
+
+    def _look(self, now: float, looking: bool, wake: float) -> float:
+        """Sort the links into busy and idle (when ``looking``), tend the idle ones whose ping is due; when to
+        wake up next (``wake`` at the latest)."""
+        for link, seen in list(self._links.items()):
+            if looking:
+                calls = link._calls
+                self._links[link] = calls
+                if calls != seen or link._lock.locked():
+                    self._unwatch(link)
+                    continue
+                if link not in self._watched:
+                    self._selector.register(link.socket, selectors.EVENT_READ, link)
+                    self._watched.add(link)
+            if link not in self._watched:
+                continue
+            if now >= link._next_tick and link._lock.acquire(blocking=False):
+                try:
+                    link._tend(now)
+                finally:
+                    link._lock.release()
+            wake = min(wake, link._next_tick)
+        return wake
+
+    def _ready(self, link: SocketConnection) -> None:
+        """An idle link's socket turned readable."""
+        if link not in self._watched:
+            return
+        if link._calls != self._links.get(link) or not link._lock.acquire(blocking=False):
+            self._unwatch(link)  # a call came: it reads whatever woke us
+            return
+        try:
+            link._tend(time.monotonic())
+        finally:
+            link._lock.release()
+
+    def _unwatch(self, link: SocketConnection) -> None:
+        if link in self._watched:
+            self._watched.discard(link)
+            with contextlib.suppress(KeyError, ValueError):
+                self._selector.unregister(link.socket)
+
+
+_WATCHDOG = _Watchdog()
 
 
 def socket_connect(url: str, subprotocols: Sequence[str], headers: Mapping[str, str], open_timeout: float,
