@@ -15,6 +15,7 @@ from websockets.exceptions import ConnectionClosed
 from ..errors import ClientClosed, CorralError, TransportError
 from ..types import Action, StepResult
 from ._base import ClientBase, ClientCore, GroupBase, LinkState, ObsT, StateT
+from .async_transport import within
 from .transport import AsyncConnect, AsyncConnection, protocol_connect
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ class AsyncEnvClient(ClientBase[ObsT, StateT, AsyncConnect]):
                 for data in farewell:
                     await self._ws.send(data)
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(self._ws.close(), 2)
+                await within(self._ws.close(), 2)
         self._fail_all(ClientClosed("the client was closed while this request was waiting"))
 
     async def _open(self, resume: bool) -> None:
@@ -98,11 +99,11 @@ class AsyncEnvClient(ClientBase[ObsT, StateT, AsyncConnect]):
         core.on_accepted(ws.subprotocol)
         try:
             if core.corral:
-                core.on_hello(core.decode(await asyncio.wait_for(ws.recv(), self.timeouts.connect)))
+                core.on_hello(core.decode(await within(ws.recv(), self.timeouts.connect)))
                 resume_frame = core.resume_frame() if resume else None
                 if resume_frame is not None:
                     await ws.send(core.encode(resume_frame))
-                    core.check(core.decode(await asyncio.wait_for(ws.recv(), self.timeouts.connect)), "resumed")
+                    core.check(core.decode(await within(ws.recv(), self.timeouts.connect)), "resumed")
         except BaseException:
             await ws.close()
             raise

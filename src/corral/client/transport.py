@@ -56,7 +56,7 @@ class Connection(Protocol):
 class AsyncConnection(Protocol):
     """One open WebSocket, async: :class:`Connection`'s guarantees, awaited, with these differences:
 
-    - ``recv`` takes no timeout (the client bounds it with ``asyncio.wait_for``) and is cancellation-safe:
+    - ``recv`` takes no timeout (the client bounds it with a time limit) and is cancellation-safe:
       a cancelled ``recv`` loses no message. It serves the exchange right after opening (a hello, a resume);
     - ``listen(on_message, on_closed)`` hands every later message over as it arrives: first those that
       ``recv`` has not returned, then each new one, in order, to ``on_message``, called on the event loop

@@ -8,16 +8,20 @@ and close frame.
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Mapping, Sequence
 
 import orjson
 from websockets.client import ClientProtocol
 from websockets.exceptions import ConnectionClosed, ConnectionClosedError, ConnectionClosedOK, InvalidStatus
 from websockets.frames import OK_CLOSE_CODES, CloseCode, Frame, Opcode
+from websockets.headers import build_host
 from websockets.http11 import USER_AGENT
 from websockets.protocol import CLOSED, CONNECTING, OPEN
 from websockets.typing import Subprotocol
-from websockets.uri import parse_uri
+from websockets.uri import WebSocketURI, parse_uri
+from websockets.utils import accept_key
 
 from ..errors import CorralError, TransportError, error_for_code
 from ..protocol.wsframe import BINARY, at_frame_boundary, data_frame, masked_frame
@@ -40,18 +44,25 @@ class ClientWebSocket:
 
     def __init__(self, url: str, subprotocols: Sequence[str], headers: Mapping[str, str]) -> None:
         self.unix_path = unix_socket_path(url)
-        self.uri = parse_uri(UNIX_HANDSHAKE_URL if self.unix_path is not None else url)
+        self.uri = _parse_uri(UNIX_HANDSHAKE_URL if self.unix_path is not None else url)
         offered = [Subprotocol(s) for s in subprotocols] or None  # an empty header is a malformed one
         self.protocol = ClientProtocol(self.uri, subprotocols=offered, max_size=None)
-        request = self.protocol.connect()
-        request.headers.update(headers)
-        request.headers.setdefault("User-Agent", USER_AGENT)
-        self.protocol.send_request(request)
         self._heard = False  # bytes arrived since the last keepalive tick
         self._pinged = False
         self._parts: list[bytes | bytearray | memoryview] = []
         self._text = False
         self._out: list[bytes] = []  # frames framed here, not by the protocol
+        #: The response head read so far while the handshake is checked here (see _quick_response).
+        self._head: bytearray | None = None
+        request = _quick_request(self.uri, self.protocol.key, subprotocols, headers)
+        if request is not None:
+            self._out.append(request)
+            self._head = bytearray()
+        else:
+            websockets_request = self.protocol.connect()
+            websockets_request.headers.update(headers)
+            websockets_request.headers.setdefault("User-Agent", USER_AGENT)
+            self.protocol.send_request(websockets_request)
 
     @property
     def subprotocol(self) -> str | None:
@@ -76,6 +87,10 @@ class ClientWebSocket:
     def receive(self, data: bytes | bytearray | memoryview) -> list[str | bytes]:
         """Feed bytes read from the socket; the whole messages they complete, in order."""
         self._heard = True
+        if self._head is not None:
+            data = self._quick_response(data)
+            if self._head is not None:
+                return []  # the response head is not whole yet
         protocol = self.protocol
         messages: list[str | bytes] = []
         if protocol.state is OPEN and not self._parts and at_frame_boundary(protocol):
@@ -107,6 +122,28 @@ class ClientWebSocket:
             elif not self._text_message(payload, messages):
                 break
         return messages
+
+    def _quick_response(self, data: bytes | bytearray | memoryview) -> bytes:
+        """Read the handshake response; once its head is whole, check it and return the bytes after it.
+
+        A plain, valid 101 (RFC 6455, section 4.1) switches to an open protocol at once. Anything else,
+        a refusal included, goes to ``websockets``' own parser, which reads the rest of the response (the
+        refusal's body) and gives the exact failure.
+        """
+        head = self._head
+        assert head is not None
+        head += data
+        end = head.find(b"\r\n\r\n")
+        if end < 0 and len(head) <= _MAX_QUICK_HEAD:
+            return b""
+        self._head = None
+        subprotocol = _switched(head[:end], self.protocol.key, self.protocol.available_subprotocols or ()) \
+            if end >= 0 else None
+        if subprotocol is None:
+            return bytes(head)  # all of it, for the protocol, which is still waiting for a response
+        self.protocol = ClientProtocol(self.uri, state=OPEN, max_size=None)
+        self.protocol.subprotocol = Subprotocol(subprotocol) if subprotocol else None
+        return bytes(head[end + 4:])
 
     def _text_message(self, payload: bytes | bytearray | memoryview, messages: list[str | bytes]) -> bool:
         """Append a text message; False (and the link failed with 1007) if it is not UTF-8."""
@@ -168,6 +205,78 @@ class ClientWebSocket:
         exc = (ConnectionClosedOK if ok else ConnectionClosedError)(p.close_rcvd, p.close_sent, p.close_rcvd_then_sent)
         exc.__cause__ = p.parser_exc
         return exc
+
+
+#: A response head longer than this is left to ``websockets``' parser.
+_MAX_QUICK_HEAD = 8192
+#: Request headers the handshake writes itself: a caller's header of one of these names (any case) leaves
+#: the request to ``websockets``.
+_HANDSHAKE_HEADERS = frozenset({"host", "upgrade", "connection", "sec-websocket-key", "sec-websocket-version",
+                                "sec-websocket-protocol", "sec-websocket-extensions"})
+
+
+@functools.lru_cache(maxsize=256)
+def _parse_uri(url: str) -> WebSocketURI:
+    return parse_uri(url)  # nothing changes a parsed URI: one per URL is shared
+
+
+@functools.lru_cache(maxsize=256)
+def _host_header(host: str, port: int, secure: bool) -> str:
+    return build_host(host, port, secure)
+
+
+def _quick_request(uri: WebSocketURI, key: str, subprotocols: Sequence[str],
+                   headers: Mapping[str, str]) -> bytes | None:
+    """The opening handshake request, written directly; None when ``websockets`` should write it (user info
+    in the URL, or a header the handshake writes itself). Raises ``ValueError`` for a header that cannot go
+    into an HTTP request."""
+    if uri.user_info is not None:
+        return None
+    lines = [f"GET {uri.resource_name} HTTP/1.1", f"Host: {_host_header(uri.host, uri.port, uri.secure)}",
+             "Upgrade: websocket", "Connection: Upgrade", f"Sec-WebSocket-Key: {key}", "Sec-WebSocket-Version: 13"]
+    if subprotocols:
+        lines.append(f"Sec-WebSocket-Protocol: {', '.join(subprotocols)}")
+    agent = True
+    for name, value in headers.items():
+        if not _TOKEN.fullmatch(name) or not _FIELD_VALUE.fullmatch(value):
+            raise ValueError(f"header {name!r}: {value!r:.100} cannot be sent in an HTTP request; header names "
+                             "are letters, digits and -!#$%&'*+.^_`|~, values printable ASCII on one line")
+        lowered = name.lower()
+        if lowered in _HANDSHAKE_HEADERS:
+            return None
+        agent = agent and lowered != "user-agent"
+        lines.append(f"{name}: {value}")
+    if agent:
+        lines.append(f"User-Agent: {USER_AGENT}")
+    lines.append("\r\n")
+    return "\r\n".join(lines).encode("ascii")  # the URI's host and resource are ASCII (IDNA, percent-encoded)
+
+
+_TOKEN = re.compile(r"[-!#$%&'*+.^_`|~0-9a-zA-Z]+")
+_FIELD_VALUE = re.compile(r"[\x20-\x7e\t]*")
+
+
+def _switched(head: bytes | bytearray, key: str, offered: Sequence[str]) -> str | None:
+    """The subprotocol a plain, valid 101 response head selects (``""`` for none); None for any other head."""
+    lines = bytes(head).split(b"\r\n")
+    if not lines[0].startswith(b"HTTP/1.1 101 "):
+        return None
+    fields: dict[str, str] = {}
+    for line in lines[1:]:
+        name, colon, value = line.partition(b":")
+        lowered = name.decode("latin-1").lower()
+        if not colon or lowered in fields:
+            return None  # not a header line, or a repeated header: websockets says what is wrong
+        fields[lowered] = value.strip(b" \t").decode("latin-1")
+    if (fields.get("upgrade", "").lower() != "websocket"
+            or "upgrade" not in (t.strip().lower() for t in fields.get("connection", "").split(","))
+            or fields.get("sec-websocket-accept") != accept_key(key)
+            or "sec-websocket-extensions" in fields):
+        return None
+    subprotocol = fields.get("sec-websocket-protocol", "")
+    if subprotocol and subprotocol not in offered:
+        return None
+    return subprotocol
 
 
 def handshake_error(url: str, exc: BaseException) -> CorralError:
