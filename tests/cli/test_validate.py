@@ -98,3 +98,12 @@ def test_an_image_runs_in_docker_and_validates() -> None:
     assert result.exit_code == 0, result.output
     assert "0 failed" in result.output
     assert managed_containers() == []
+
+
+def test_reset_options_must_be_a_json_object_and_need_a_url_or_image() -> None:
+    result = CliRunner().invoke(app, ["validate", "http://127.0.0.1:9", "--reset-options", '"copy"'])
+    assert isinstance(result.exception, CorralError)
+    assert "--reset-options must be a JSON object" in str(result.exception)
+    result = CliRunner().invoke(app, ["validate", "echo", "--reset-options", '{"task": "copy"}'])
+    assert isinstance(result.exception, CorralError)
+    assert "validate.reset_options in its corral.yaml" in str(result.exception)

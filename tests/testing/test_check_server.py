@@ -153,3 +153,21 @@ def test_observations_are_matched_against_the_served_schema() -> None:
         bad = check_server(url, sample_action={})
     assert bad["episode"].outcome is Outcome.FAILED
     assert "does not match the schema served at /schema" in bad["episode"].message
+
+
+class TaskEcho(EchoEnvironment):
+    """An echo whose reset needs a task name, as environments with several tasks do."""
+
+    def reset(self, seed: int | None = None, episode_id: str | None = None, **options: Any) -> StepResult[Any]:
+        if options.get("task") != "copy":
+            raise ValueError(f"reset needs task='copy', got options {options}")
+        return super().reset(seed=seed, episode_id=episode_id)
+
+
+def test_every_reset_of_the_checks_carries_the_reset_options() -> None:
+    with serving(TaskEcho) as url:
+        report = check_server(url, sample_action={"message": "hi"}, reset_options={"task": "copy"})
+        without = check_server(url, sample_action={"message": "hi"})
+    assert report.ok, str(report)
+    assert outcomes(report) == {name: "skip" if name == "auth" else "pass" for name in CHECKS}
+    assert outcomes(without)["episode"] == "fail"

@@ -108,6 +108,8 @@ def validate(
     ),
     sample_action: Annotated[str | None, typer.Option(help="The action the checks send to a URL or image, as "
                                                       "JSON (default: made from the server's /schema).")] = None,
+    reset_options: Annotated[str | None, typer.Option(help="Keyword arguments every reset of the checks passes to a "
+                                                      "URL or image, as a JSON object.")] = None,
     token: Annotated[str | None, typer.Option(envvar="CORRAL_TOKEN", help="Bearer token of the server at a URL.")] = (
         None
     ),
@@ -123,7 +125,7 @@ def validate(
     from .validate import validate as run_checks
 
     report = run_checks(target, runtime=runtime, image=image, sample_action=sample_action, token=token,
-                        timeout=timeout, console=console)
+                        timeout=timeout, console=console, reset_options=reset_options)
     print_report(report, Console(), as_json=json_output)
     if not report.ok:
         names = ", ".join(check.name for check in report.failures)

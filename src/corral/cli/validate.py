@@ -31,23 +31,25 @@ STYLES = {Outcome.PASSED: "green", Outcome.FAILED: "bold red", Outcome.SKIPPED: 
 
 
 def validate(spec: str, *, runtime: str, image: bool, sample_action: str | None, token: str | None,
-             timeout: float, console: Console) -> Report:
+             timeout: float, console: Console, reset_options: str | None = None) -> Report:
     """Run the checks that fit ``spec`` (see the module docstring) and return their report."""
-    action = _parse_action(sample_action)
+    action = _parse_object("--sample-action", sample_action, "the action's fields")
+    options = _parse_object("--reset-options", reset_options, "reset's keyword arguments")
     if spec.startswith(URL_SCHEMES):
         with console.status(f"checking the server at {spec}"):
             return check_server(spec, sample_action=action or _sample_from_server(spec, token, timeout),
-                                token=token, timeout=timeout)
+                                token=token, timeout=timeout, reset_options=options)
     if image or _is_image(spec):
-        return _validate_image(spec, action, timeout, console)
-    if action is not None:
-        raise UsageError("--sample-action applies to a URL or an image; a package sets validate.sample_action in "
-                         "its corral.yaml")
+        return _validate_image(spec, action, options, timeout, console)
+    if action is not None or options is not None:
+        raise UsageError("--sample-action and --reset-options apply to a URL or an image; a package sets "
+                         "validate.sample_action and validate.reset_options in its corral.yaml")
     with console.status(f"checking {spec} (live run in a {runtime})"):
         return check_package(spec, runtime=runtime, timeout=timeout)
 
 
-def _validate_image(image: str, action: dict[str, Any] | None, timeout: float, console: Console) -> Report:
+def _validate_image(image: str, action: dict[str, Any] | None, options: dict[str, Any] | None, timeout: float,
+                    console: Console) -> Report:
     from ..runtime import launch
 
     with console.status(f"starting {image} in Docker"):
@@ -55,7 +57,7 @@ def _validate_image(image: str, action: dict[str, Any] | None, timeout: float, c
     with server, console.status(f"checking {image} at {server.url}"):
         report = check_server(server.url, sample_action=action or _sample_from_server(server.url, server.token,
                                                                                       timeout),
-                              token=server.token, timeout=timeout)
+                              token=server.token, timeout=timeout, reset_options=options)
     report.url = f"{image} ({server.url})"
     return report
 
@@ -75,16 +77,16 @@ def _is_image(spec: str) -> bool:
     return ":" in spec or "/" in spec
 
 
-def _parse_action(text: str | None) -> dict[str, Any] | None:
+def _parse_object(option: str, text: str | None, what: str) -> dict[str, Any] | None:
     if text is None:
         return None
     try:
-        action = orjson.loads(text)
+        value = orjson.loads(text)
     except orjson.JSONDecodeError as exc:
-        raise UsageError(f"--sample-action is not JSON: {exc}") from exc
-    if not isinstance(action, dict):
-        raise UsageError(f"--sample-action must be a JSON object (the action's fields), not {text!r}")
-    return action
+        raise UsageError(f"{option} is not JSON: {exc}") from exc
+    if not isinstance(value, dict):
+        raise UsageError(f"{option} must be a JSON object ({what}), not {text!r}")
+    return value
 
 
 def _sample_from_server(url: str, token: str | None, timeout: float) -> dict[str, Any]:

@@ -262,5 +262,5 @@ def _live(s: _Subject, runtime: str, timeout: float, report: PackageReport) -> N
         report.checks.append(CheckResult("server", Outcome.PASSED,
                                          f"{server.runtime} server ready in {ready_ms:.0f} ms at {server.url}"))
         served = check_server(server.url, sample_action=s.sample_action, token=server.token,
-                              seed=s.settings.seeds[0], timeout=timeout)
+                              seed=s.settings.seeds[0], timeout=timeout, reset_options=s.settings.reset_options)
     report.checks += served.checks

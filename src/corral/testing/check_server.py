@@ -21,7 +21,7 @@ from ..client._base import ClientCore, http_url, unix_socket_path
 from ..client.transport import handshake_error
 from ..client.websocket import UNIX_HANDSHAKE_URL
 from ..errors import CapacityReached, CorralError, SeedNotSupported, TransportError
-from ..types import Action
+from ..types import Action, StepResult
 from .conformance import ConformanceError, first_difference
 from .report import CheckResult, Outcome, ServerReport
 
@@ -36,9 +36,10 @@ class _Probe:
     """What every check needs: where the server is, how to reach it, and what was learnt so far."""
 
     def __init__(self, url: str, sample_action: Action | dict[str, Any], token: str | None, seed: int, steps: int,
-                 timeout: float, http: httpx.Client) -> None:
+                 timeout: float, http: httpx.Client, reset_options: dict[str, Any] | None = None) -> None:
         self.url = url
         self.sample_action = sample_action
+        self.reset_options = dict(reset_options or {})
         self.token = token
         self.seed = seed
         self.steps = steps
@@ -53,6 +54,13 @@ class _Probe:
         that sessions closed by an earlier check have time to free theirs on a one-session server."""
         return EnvClient(self.url, token=self.token, timeouts=self.timeouts,
                          admission_wait=self.timeout if wait is None else wait)
+
+    def reset(self, env: EnvClient[Any, Any], seed: int | None = None) -> StepResult[Any]:
+        """Reset with the options every reset of this check carries."""
+        return env.reset(seed=seed, **self.reset_options)
+
+    def reset_frame(self, core: ClientCore[Any, Any]) -> dict[str, Any]:
+        return core.request("reset", dict(self.reset_options) or None)
 
     def core(self, *, anonymous: bool = False) -> ClientCore[Any, Any]:
         return ClientCore(self.url, action_type=None, observation_type=None, state_type=None,
@@ -95,6 +103,7 @@ def check_server(
     seed: int = 0,
     steps: int = 3,
     timeout: float = 10.0,
+    reset_options: dict[str, Any] | None = None,
 ) -> ServerReport:
     """Run every conformance check against the server at ``url`` and report each one; never raises for a failure.
 
@@ -108,6 +117,7 @@ def check_server(
     open), and ``resume`` (corral/1: a dropped link is resumed with the session id and token, the
     episode goes on, and a wrong token is refused).
 
+    Every reset carries ``reset_options`` (for an environment whose reset needs, say, a task name).
     When ``health`` fails the other checks are skipped. Schema matching uses ``jsonschema`` when it is
     installed; otherwise that part is noted as not checked.
     Call :meth:`ServerReport.raise_for_failures` to turn failures into a :class:`ConformanceError`.
@@ -115,7 +125,7 @@ def check_server(
     report = ServerReport(http_url(url))
     headers = {"Authorization": f"Bearer {token}"} if token else None
     with _http_client(url, headers, timeout) as http:
-        probe = _Probe(url, sample_action, token, seed, steps, timeout, http)
+        probe = _Probe(url, sample_action, token, seed, steps, timeout, http, reset_options)
         for name, check in _CHECKS:
             if report.checks and report.checks[0].failed:
                 report.checks.append(CheckResult(name, Outcome.SKIPPED, "not run: the server is not healthy"))
@@ -250,11 +260,11 @@ def _episode(p: _Probe) -> str:
     with p.client() as env:
         try:
             try:
-                env.reset(seed=p.seed)
+                p.reset(env, p.seed)
                 p.seedable = True
             except SeedNotSupported:
                 p.seedable = False
-                env.reset()
+                p.reset(env)
             result = env.step(p.sample_action)
             state = env.state()
         except CorralError as exc:
@@ -273,7 +283,7 @@ def _episode(p: _Probe) -> str:
 
 def _trajectory(p: _Probe) -> list[dict[str, Any]]:
     with p.client() as env:
-        result = env.reset(seed=p.seed)
+        result = p.reset(env, p.seed)
         runs = [result]
         for _ in range(p.steps):
             if result.done:
@@ -302,13 +312,13 @@ def _seed(p: _Probe) -> str:
 def _isolation(p: _Probe) -> str:
     fix = "keep one environment instance per session; never share episode state between instances"
     with p.client() as a:
-        a.reset()
+        p.reset(a)
         try:
             b = p.client(wait=min(p.timeout, 1.0)).connect()
         except CapacityReached as exc:
             raise _Skip("the server admits one session at a time") from exc
         with b:
-            b.reset()
+            p.reset(b)
             a.step(p.sample_action)
             counts = (a.state().step_count, b.state().step_count)
             if counts != (1, 0):
@@ -335,7 +345,7 @@ def _error_check(code: str, what: str, make: Frame, *, reset_first: bool) -> Cal
         name = f"error:{code}"
         with p.raw(core, corral=False) as ws:
             if reset_first:
-                core.check(p.ask(ws, core, core.request("reset")), "observation")
+                core.check(p.ask(ws, core, p.reset_frame(core)), "observation")
             reply = p.ask(ws, core, make(p, core))
             try:
                 core.check(reply, str(reply.get("type")))
@@ -365,7 +375,7 @@ def _resume(p: _Probe) -> str:
     with p.raw(core, corral=True) as ws:
         if not core.corral:
             raise _Skip("the server speaks only OpenEnv's dialect (no corral.v1 subprotocol)")
-        core.check(p.ask(ws, core, core.request("reset")), "observation")
+        core.check(p.ask(ws, core, p.reset_frame(core)), "observation")
         first = core.result(core.check(
             p.ask(ws, core, core.request("step", core.action_data(p.sample_action))), "observation"))
         with contextlib.suppress(OSError):
@@ -382,7 +392,7 @@ def _resume(p: _Probe) -> str:
                                    f" (resumed={core.hello.get('resumed')!r}), not {session!r}", fix)
         before = core.state(core.check(p.ask(ws, core, core.request("state")), "state")).step_count
         if first.done:  # the sample action ended the episode: go on with a fresh one on the same session
-            core.check(p.ask(ws, core, core.request("reset")), "observation")
+            core.check(p.ask(ws, core, p.reset_frame(core)), "observation")
         core.check(p.ask(ws, core, core.request("step", core.action_data(p.sample_action))), "observation")
         after = core.state(core.check(p.ask(ws, core, core.request("state")), "state")).step_count
         expected = (1, 1 if first.done else 2)
