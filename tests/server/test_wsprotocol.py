@@ -200,34 +200,11 @@ def test_upgrade_requests_get_the_rfc_answer(echo_server: RunningServer, lines: 
     assert not any(field.lower().startswith("sec-websocket-extensions") for field in fields)
 
 
-def test_frames_sent_before_the_101_are_answered_after_it(start_server: Any) -> None:
-    # A client should wait for the 101; one that does not (here while it waits for a slot) loses nothing.
-    server = start_server(CountingEnv, capacity=1)
-    holder = server.ws()
-    ask(holder, {"type": "reset"})
-    client = ClientProtocol(parse_uri(server.ws_url), subprotocols=[SUBPROTOCOL_JSON], max_size=None)  # type: ignore[list-item]
-    request = client.connect()
-    request.headers[HEADER_WAIT] = "10"
-    client.send_request(request)
-    with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        for data in client.data_to_send():
-            sock.sendall(data)
-        wait_until(lambda: len(server.server.server_state.tasks) == 1)  # waiting for the slot
-        sock.sendall(masked_frame(orjson.dumps({"type": "ping", "id": "early"}), binary=False))
-        holder.close()
-        events: list[Any] = []
-        while len(events) < 3:  # the 101, hello, the early ping's pong
-            client.receive_data(sock.recv(1 << 16))
-            events += client.events_received()
-    response, greeting, pong = events
-    assert response.status_code == 101
-    assert orjson.loads(greeting.data)["type"] == "hello"
-    assert orjson.loads(pong.data) == {"type": "pong", "id": "early"}
-
-
-@pytest.mark.parametrize("capacity", [1, 4], ids=["waits-for-a-slot", "opens-at-once"])
-def test_a_frame_in_the_same_write_as_the_upgrade_request_is_answered(start_server: Any, capacity: int) -> None:
-    # uvicorn alone drops the bytes that follow an upgrade request in the same read.
+@pytest.mark.parametrize(("capacity", "same_write"), [(1, False), (1, True), (4, True)],
+                         ids=["while-waiting-for-a-slot", "with-the-request-waiting", "with-the-request-at-once"])
+def test_frames_sent_before_the_101_are_answered_after_it(start_server: Any, capacity: int, same_write: bool) -> None:
+    # A client should wait for the 101; one that does not loses nothing: neither a frame sent while it waits
+    # for a slot, nor one in the same write as the upgrade request (which uvicorn alone drops).
     server = start_server(CountingEnv, capacity=capacity)
     holder = server.ws()
     ask(holder, {"type": "reset"})
@@ -237,15 +214,16 @@ def test_a_frame_in_the_same_write_as_the_upgrade_request_is_answered(start_serv
     client.send_request(request)
     early = masked_frame(orjson.dumps({"type": "reset", "id": "early", "data": {"seed": 3}}), binary=False)
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
-        sock.sendall(b"".join(client.data_to_send()) + early)
+        sock.sendall(b"".join(client.data_to_send()) + (early if same_write else b""))
         if capacity == 1:
             wait_until(lambda: len(server.server.server_state.tasks) == 1)  # waiting for the slot
-            holder.close()
+        if not same_write:
+            sock.sendall(early)
+        holder.close()
         events: list[Any] = []
-        while len(events) < 3:  # the 101, hello, the reset's reply
+        while len(events) < 3:  # the 101, hello, the early reset's reply
             client.receive_data(sock.recv(1 << 16))
             events += client.events_received()
-    holder.close()
     response, greeting, reply = events
     assert response.status_code == 101
     assert orjson.loads(greeting.data)["type"] == "hello"
