@@ -237,7 +237,10 @@ class _Watchdog:
                     self._unwatch(link)
                     continue
                 if link not in self._watched:
-                    self._selector.register(link.socket, selectors.EVENT_READ, link)
+                    try:
+                        self._selector.register(link.socket, selectors.EVENT_READ, link)
+                    except (ValueError, KeyError, OSError):
+                        continue  # its socket is being closed: the link leaves on its own
                     self._watched.add(link)
             if link not in self._watched:
                 continue
