@@ -166,15 +166,21 @@ class SocketConnection:
             self.socket.shutdown(socket.SHUT_RDWR)
         self.socket.close()
 
-    def _tend(self, now: float) -> None:
-        """The watchdog's turn on an idle link, with its lock held: read what the socket has, ping on
-        schedule, and let go of a link that closed meanwhile."""
-        while not self._ws.closed and self._read(socket.MSG_DONTWAIT):
-            pass
-        if now >= self._next_tick:
-            self._keepalive(now)
-        if self._ws.closed:
-            self._release()
+    def _tend(self, now: float) -> bool:
+        """The watchdog's turn on an idle link: unless a caller holds the lock, read what the socket has, ping
+        on schedule, and let go of a link that closed meanwhile. False when a caller held the lock."""
+        if not self._lock.acquire(blocking=False):
+            return False
+        try:
+            while not self._ws.closed and self._read(socket.MSG_DONTWAIT):
+                pass
+            if now >= self._next_tick:
+                self._keepalive(now)
+            if self._ws.closed:
+                self._release()
+        finally:
+            self._lock.release()
+        return True
 
 
 class _Watchdog:
@@ -244,11 +250,8 @@ class _Watchdog:
                     self._watched.add(link)
             if link not in self._watched:
                 continue
-            if now >= link._next_tick and link._lock.acquire(blocking=False):
-                try:
-                    link._tend(now)
-                finally:
-                    link._lock.release()
+            if now >= link._next_tick:
+                link._tend(now)
             wake = min(wake, link._next_tick)
         return wake
 
@@ -256,13 +259,8 @@ class _Watchdog:
         """An idle link's socket turned readable."""
         if link not in self._watched:
             return
-        if link._calls != self._links.get(link) or not link._lock.acquire(blocking=False):
+        if link._calls != self._links.get(link) or not link._tend(time.monotonic()):
             self._unwatch(link)  # a call came: it reads whatever woke us
-            return
-        try:
-            link._tend(time.monotonic())
-        finally:
-            link._lock.release()
 
     def _unwatch(self, link: SocketConnection) -> None:
         if link in self._watched:

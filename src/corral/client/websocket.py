@@ -126,9 +126,9 @@ class ClientWebSocket:
     def _quick_response(self, data: bytes | bytearray | memoryview) -> bytes:
         """Read the handshake response; once its head is whole, check it and return the bytes after it.
 
-        A plain, valid 101 (RFC 6455, section 4.1) switches to an open protocol at once. Anything else,
-        a refusal included, goes to ``websockets``' own parser, which reads the rest of the response (the
-        refusal's body) and gives the exact failure.
+        A plain, valid 101 (RFC 6455, section 4.1) switches to a protocol created open. Anything else, a
+        refusal included, is returned whole, for the protocol created at the start (still waiting for a
+        response): ``websockets``' parser then reads the rest (a refusal's body) and gives the exact failure.
         """
         head = self._head
         assert head is not None
